@@ -1,0 +1,12 @@
+"""CoOp-compatible dataset readers. Importing this package registers all of them."""
+import importlib
+
+MODULES = ["oxford_pets"]
+
+for _m in MODULES:
+    importlib.import_module(f"{__name__}.{_m}")
+
+
+def extend_cfg(cfg):
+    """Dataset keys the CoOp family adds to Dassl's defaults."""
+    cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Shared by the benchmark scripts (scripts/<method>/*.sh). Source it; do not run it.
+#
+# Environment:
+#   DATA      folder holding the datasets (required)
+#   OUTPUT    output root (default: <repo>/output)
+#   BACKBONE  CLIP name or checkpoint path overriding the config's MODEL.BACKBONE.NAME
+#   PYTHON    interpreter (default: <repo>/.venv/bin/python if present, else python3)
+# Trailing arguments of a script (KEY VALUE ...) are passed to train.py as config options.
+set -euo pipefail
+
+SEMPT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x "$SEMPT_ROOT/.venv/bin/python" ]; then PYTHON="$SEMPT_ROOT/.venv/bin/python"; else PYTHON=python3; fi
+fi
+OUTPUT="${OUTPUT:-$SEMPT_ROOT/output}"
+
+die() { echo "error: $*" >&2; exit 2; }
+
+require_data() {
+    [ -n "${DATA:-}" ] || die "set DATA to the folder holding the datasets, e.g. 'export DATA=/path/to/datasets' (layout: DATASETS.md)"
+    [ -d "$DATA" ] || die "DATA=$DATA is not a folder (layout: DATASETS.md)"
+}
+
+dataset_cfg() {  # dataset_cfg NAME -> path of configs/datasets/NAME.yaml
+    local f="$SEMPT_ROOT/configs/datasets/$1.yaml"
+    [ -f "$f" ] || die "unknown dataset '$1' (no $f); available: $(cd "$SEMPT_ROOT/configs/datasets" && ls | sed 's/\.yaml$//' | tr '\n' ' ')"
+    echo "$f"
+}
+
+trainer_cfg() {  # trainer_cfg TRAINER CFG -> path of configs/trainers/TRAINER/CFG.yaml
+    local f="$SEMPT_ROOT/configs/trainers/$1/$2.yaml"
+    [ -f "$f" ] || die "no config $f; available for $1: $(cd "$SEMPT_ROOT/configs/trainers/$1" 2>/dev/null && ls | sed 's/\.yaml$//' | tr '\n' ' ')"
+    echo "$f"
+}
+
+backbone_opts() {  # options that override the backbone when BACKBONE is set
+    if [ -n "${BACKBONE:-}" ]; then echo "MODEL.BACKBONE.NAME" "$BACKBONE"; fi
+}
+
+train_py() { (cd "$SEMPT_ROOT" && "$PYTHON" train.py "$@"); }
+
+cfg_value() {  # cfg_value KEY train.py-arguments... -> the value KEY takes in that run's config
+    local key="$1"; shift
+    train_py --print-config-key "$key" "$@"
+}
+
+run_unless_finished() {  # run_unless_finished DIR KIND(train|test) train.py-arguments...
+    local dir="$1" kind="$2"; shift 2
+    local flag=""; [ "$kind" = test ] && flag="--test-log"
+    if (cd "$SEMPT_ROOT" && "$PYTHON" -m sempt.results finished "$dir" $flag >/dev/null 2>&1); then
+        echo "Finished run found at $dir (skipping; delete the folder to run it again)"
+        return 0
+    fi
+    echo "Run -> $dir"
+    train_py --output-dir "$dir" "$@"
+}
+
+# base2new_train TRAINER CFG DATASET SEED [opts...]
+base2new_train() {
+    local trainer="$1" cfg="$2" dataset="$3" seed="$4"; shift 4
+    require_data
+    local dcfg tcfg; dcfg="$(dataset_cfg "$dataset")"; tcfg="$(trainer_cfg "$trainer" "$cfg")"
+    local shots="${SHOTS:-16}"
+    local dir="$OUTPUT/base2new/train_base/$dataset/shots_$shots/$trainer/$cfg/seed$seed"
+    run_unless_finished "$dir" train --root "$DATA" --seed "$seed" --trainer "$trainer" \
+        --dataset-config-file "$dcfg" --config-file "$tcfg" \
+        DATASET.NUM_SHOTS "$shots" DATASET.SUBSAMPLE_CLASSES base $(backbone_opts) "$@"
+}
+
+# base2new_test TRAINER CFG DATASET SEED [opts...]: evaluate the base-trained model on the new classes
+base2new_test() {
+    local trainer="$1" cfg="$2" dataset="$3" seed="$4"; shift 4
+    require_data
+    local dcfg tcfg; dcfg="$(dataset_cfg "$dataset")"; tcfg="$(trainer_cfg "$trainer" "$cfg")"
+    local shots="${SHOTS:-16}" sub="${SUB:-new}"
+    local common="$dataset/shots_$shots/$trainer/$cfg/seed$seed"
+    local model_dir="$OUTPUT/base2new/train_base/$common"
+    local dir="$OUTPUT/base2new/test_$sub/$common"
+    local args=(--root "$DATA" --seed "$seed" --trainer "$trainer" --dataset-config-file "$dcfg" --config-file "$tcfg")
+    local model_args=()
+    if [ "${NO_MODEL:-0}" != 1 ]; then
+        [ -d "$model_dir" ] || die "no trained model at $model_dir: run base2new_train.sh $dataset $seed first"
+        local epoch; epoch="$(cfg_value OPTIM.MAX_EPOCH "${args[@]}" "$@" | tail -n 1)"
+        model_args=(--model-dir "$model_dir" --load-epoch "$epoch")
+    fi
+    run_unless_finished "$dir" test "${args[@]}" "${model_args[@]}" --eval-only \
+        DATASET.NUM_SHOTS "$shots" DATASET.SUBSAMPLE_CLASSES "$sub" $(backbone_opts) "$@"
+}
+
+# few_shot TRAINER CFG DATASET SHOTS SEED [opts...]: all classes, K shots
+few_shot() {
+    local trainer="$1" cfg="$2" dataset="$3" shots="$4" seed="$5"; shift 5
+    require_data
+    local dcfg tcfg; dcfg="$(dataset_cfg "$dataset")"; tcfg="$(trainer_cfg "$trainer" "$cfg")"
+    local dir="$OUTPUT/few_shot/$dataset/$trainer/${cfg}_${shots}shots/seed$seed"
+    run_unless_finished "$dir" train --root "$DATA" --seed "$seed" --trainer "$trainer" \
+        --dataset-config-file "$dcfg" --config-file "$tcfg" DATASET.NUM_SHOTS "$shots" $(backbone_opts) "$@"
+}

@@ -1,0 +1,1 @@
+"""Data side of the project: the CoOp reader core (``sempt.data.coop``) and shipped class names."""

@@ -1,0 +1,237 @@
+"""What every CoOp-compatible reader shares: split files, the few-shot cache and base/new subsampling.
+
+A reader (``datasets/<name>.py``) subclasses ``CoOpDataset`` and states only what is specific to its
+dataset: folder names, split file, and how to build the split when the file is absent.
+
+Differences from CoOp, all compatible with its files:
+
+- few-shot caches are ``split_fewshot/shot_<K>-seed_<S>.json`` (CoOp's names, JSON instead of pickle):
+  image paths are stored relative to the image folder, so moving ``$DATA`` keeps them valid, and nothing
+  is unpickled. A CoOp ``.pkl`` next to them is left alone; the same seed draws the same sample.
+- a cache that no longer matches its split file is rebuilt, and the log says so.
+- a missing folder, a malformed split file or missing images give errors that say what to do.
+"""
+import hashlib
+import json
+import math
+import os
+import os.path as osp
+from collections import defaultdict
+
+from sempt.backend import DatasetBase, Datum
+from sempt.fileio import mkdir_if_missing, read_json, write_json
+
+__all__ = [
+    "DatasetError", "CoOpDataset", "read_split", "save_split", "subsample_classes", "load_or_make_fewshot",
+    "check_images_exist",
+]
+
+GUIDE = "DATASETS.md"
+FEWSHOT_FORMAT = "sempt-fewshot-v1"
+
+
+class DatasetError(RuntimeError):
+    """A dataset that is missing or broken on disk; the message says how to fix it."""
+
+
+def _rel(impath, path_prefix):
+    rel = impath.replace(path_prefix, "", 1) if impath.startswith(path_prefix) else impath
+    return rel.lstrip("/\\")
+
+
+def check_images_exist(items, what):
+    """Raise one ``DatasetError`` counting the images of ``items`` that are not on disk."""
+    missing = [item.impath for item in items if not osp.isfile(item.impath)]
+    if not missing:
+        return
+    shown = "\n  ".join(missing[:5])
+    folders = sorted({osp.dirname(p) for p in missing})
+    hint = ""
+    if any(not osp.isdir(f) for f in folders[:50]):
+        hint = (" Some of their folders do not exist either: images may not be extracted yet, or (ImageNet) "
+                "the val images are not sorted into class folders.")
+    raise DatasetError(
+        f"{len(missing)} of {len(items)} images listed in {what} are missing, e.g.\n  {shown}\n{hint} "
+        f"See {GUIDE} for the expected layout."
+    )
+
+
+def read_split(filepath, path_prefix):
+    """Read ``{"train"|"val"|"test": [[relpath, label, classname], ...]}`` into three ``Datum`` lists."""
+    if not osp.isfile(filepath):
+        raise DatasetError(f"Split file {filepath} is missing. Download it as described in {GUIDE}.")
+    print(f"Reading split from {filepath}")
+    try:
+        split = read_json(filepath)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(f"Split file {filepath} is not valid JSON ({e}); download it again ({GUIDE}).") from e
+    if not isinstance(split, dict):
+        raise DatasetError(f"Split file {filepath} must hold a JSON object with train/val/test lists")
+    out = []
+    for key in ("train", "val", "test"):
+        if key not in split:
+            raise DatasetError(f"Split file {filepath} has no {key!r} list (found keys {sorted(split)})")
+        items = []
+        for i, entry in enumerate(split[key]):
+            if not (isinstance(entry, (list, tuple)) and len(entry) == 3 and isinstance(entry[0], str)):
+                raise DatasetError(
+                    f"Split file {filepath}: {key}[{i}] is {entry!r}, expected [relative path, label, class name]")
+            impath, label, classname = entry
+            items.append(Datum(impath=osp.join(path_prefix, impath), label=int(label), classname=classname))
+        out.append(items)
+    return tuple(out)
+
+
+def save_split(train, val, test, filepath, path_prefix):
+    """Write a CoOp split file with paths relative to ``path_prefix`` (atomically)."""
+    def extract(items):
+        return [(_rel(item.impath, path_prefix), item.label, item.classname) for item in items]
+    write_json({"train": extract(train), "val": extract(val), "test": extract(test)}, filepath)
+    print(f"Saved split to {filepath}")
+
+
+def subsample_classes(*args, subsample="all"):
+    """Keep the base (first ``ceil(n/2)`` sorted labels) or new (the rest) classes, relabelled from 0."""
+    if subsample not in ("all", "base", "new"):
+        raise ValueError(f"DATASET.SUBSAMPLE_CLASSES must be all, base or new, got {subsample!r}")
+    if subsample == "all":
+        return args
+    labels = sorted({item.label for item in args[0]})
+    m = math.ceil(len(labels) / 2)
+    print(f"SUBSAMPLE {subsample.upper()} CLASSES!")
+    selected = labels[:m] if subsample == "base" else labels[m:]
+    relabel = {y: y_new for y_new, y in enumerate(selected)}
+    return tuple(
+        [Datum(impath=item.impath, label=relabel[item.label], domain=item.domain, classname=item.classname)
+         for item in dataset if item.label in relabel]
+        for dataset in args
+    )
+
+
+def _fingerprint(items, path_prefix):
+    h = hashlib.sha256()
+    for item in items:
+        h.update(f"{_rel(item.impath, path_prefix)}\t{item.label}\t{item.classname}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _check_shots(dataset, items, num_shots, what):
+    counts = defaultdict(int)
+    names = {}
+    for item in items:
+        counts[item.label] += 1
+        names[item.label] = item.classname
+    short = sorted((label for label, n in counts.items() if n < num_shots))
+    if not short:
+        return
+    listed = ", ".join(f"{names[label]!r} ({counts[label]})" for label in short[:10])
+    more = f" and {len(short) - 10} more" if len(short) > 10 else ""
+    msg = (f"DATASET.NUM_SHOTS={num_shots} but {len(short)} class(es) of the {what} split have fewer images: "
+           f"{listed}{more}")
+    if what == "train":
+        raise DatasetError(msg + ". Lower DATASET.NUM_SHOTS or check that the dataset is complete.")
+    print(f"Note: {msg}; all of their images are used.")
+
+
+def load_or_make_fewshot(dataset, train, val, num_shots, seed, fewshot_dir, path_prefix):
+    """Few-shot ``train`` (K per class) and ``val`` (min(K, 4) per class), cached as JSON.
+
+    The cache is reused only when it was drawn from the same split (fingerprint) and every path it names
+    is in the split; otherwise it is rebuilt and the log says why.
+    """
+    mkdir_if_missing(fewshot_dir)
+    path = osp.join(fewshot_dir, f"shot_{num_shots}-seed_{seed}.json")
+    fingerprint = _fingerprint(train, path_prefix) + _fingerprint(val, path_prefix)
+    by_key = {(_rel(it.impath, path_prefix), it.label, it.classname): it for it in list(train) + list(val)}
+    reason = None
+    if osp.isfile(path):
+        try:
+            cache = read_json(path)
+            if cache.get("format") != FEWSHOT_FORMAT or cache.get("split_fingerprint") != fingerprint:
+                reason = "it was drawn from a different split file"
+            else:
+                out = []
+                for key in ("train", "val"):
+                    keys = [tuple(e) for e in cache[key]]
+                    if any(k not in by_key for k in keys):
+                        reason = f"its {key} list names images that are not in the split"
+                        break
+                    out.append([by_key[k] for k in keys])
+                if reason is None:
+                    print(f"Loading preprocessed few-shot data from {path}")
+                    return out[0], out[1]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            reason = f"it is unreadable ({type(e).__name__})"
+        print(f"Rebuilding the few-shot cache {path}: {reason}")
+    elif osp.isfile(path[:-5] + ".pkl"):
+        print(f"Found CoOp's pickle {path[:-5]}.pkl: not loading pickles; drawing the same sample from seed {seed}")
+    _check_shots(dataset, train, num_shots, "train")
+    _check_shots(dataset, val, min(num_shots, 4), "val")
+    train = dataset.generate_fewshot_dataset(train, num_shots=num_shots)
+    val = dataset.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
+
+    def dump(items):
+        return [[_rel(it.impath, path_prefix), it.label, it.classname] for it in items]
+    write_json({"format": FEWSHOT_FORMAT, "num_shots": num_shots, "seed": seed,
+                "split_fingerprint": fingerprint, "train": dump(train), "val": dump(val)}, path)
+    print(f"Saving preprocessed few-shot data to {path}")
+    return train, val
+
+
+class CoOpDataset(DatasetBase):
+    """Base of the CoOp readers.
+
+    Class attributes a reader sets:
+        dataset_dir: folder under ``DATASET.ROOT``.
+        image_dir: folder under ``dataset_dir`` that split paths are relative to.
+        split_file: split file name under ``dataset_dir`` (``split_zhou_<Name>.json``).
+        guide_section: the ``DATASETS.md`` section that explains how to prepare it.
+    Override ``make_split()`` to build the split when the file is absent (returns train, val, test).
+    """
+
+    dataset_dir = ""
+    image_dir = ""
+    split_file = ""
+    guide_section = ""
+
+    def __init__(self, cfg):
+        root = osp.abspath(osp.expanduser(cfg.DATASET.ROOT))
+        self.root = root
+        self.dataset_dir = osp.join(root, type(self).dataset_dir)
+        if not osp.isdir(self.dataset_dir):
+            where = f"{GUIDE}#{self.guide_section}" if self.guide_section else GUIDE
+            hint = "" if cfg.DATASET.ROOT else " (DATASET.ROOT is empty: pass --root $DATA)"
+            raise DatasetError(
+                f"{type(self).__name__}: folder {self.dataset_dir} not found{hint}. "
+                f"Prepare the dataset as described in {where}.")
+        self.image_dir = osp.join(self.dataset_dir, type(self).image_dir)
+        self.split_path = osp.join(self.dataset_dir, self.split_file)
+        self.split_fewshot_dir = osp.join(self.dataset_dir, "split_fewshot")
+
+        train, val, test = self.load_split()
+        check_images_exist(list(train) + list(val) + list(test), f"{self.split_path}")
+        num_shots = cfg.DATASET.NUM_SHOTS
+        if num_shots >= 1:
+            train, val = load_or_make_fewshot(self, train, val, num_shots, cfg.SEED, self.split_fewshot_dir,
+                                              self.image_dir)
+        train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
+        super().__init__(train_x=train, val=val, test=test)
+
+    def load_split(self):
+        if osp.isfile(self.split_path) or not type(self).has_own_split_builder():
+            return read_split(self.split_path, self.image_dir)
+        train, val, test = self.make_split()
+        save_split(train, val, test, self.split_path, self.image_dir)
+        return train, val, test
+
+    @classmethod
+    def has_own_split_builder(cls):
+        return cls.make_split is not CoOpDataset.make_split
+
+    def make_split(self):
+        raise NotImplementedError
+
+    # CoOp's helper names, for code written against CoOp's readers
+    read_split = staticmethod(read_split)
+    save_split = staticmethod(save_split)
+    subsample_classes = staticmethod(subsample_classes)

@@ -1,0 +1,162 @@
+"""``PromptTrainer``: what every CLIP prompt-learning trainer shares, on either engine.
+
+A method subclasses it, names its config section (``CFG_SECTION``), and implements
+``build_custom_clip(classnames, clip_model)`` returning a module whose learnable parts live in the
+sub-modules listed in ``LEARNABLE`` (default ``("prompt_learner",)``). Optionally it overrides
+``compute_loss``. This base class then:
+
+- loads CLIP (``sempt.clip_loader``) at the precision of ``TRAINER.<SECTION>.PREC`` (fp32 on CPU),
+- checks ``INPUT.SIZE`` against the backbone's input resolution,
+- freezes everything but the learnable modules, builds optimizer and scheduler, registers the model,
+- runs fp16 / amp / fp32 steps and steps the scheduler once per epoch,
+- saves checkpoints safely, with the class names seen in training, and loads them for other class
+  names (class-dependent buffers are dropped and rebuilt from the evaluated label space).
+"""
+import os.path as osp
+
+import torch
+import torch.nn.functional as F
+
+from sempt.backend import TrainerX, build_lr_scheduler, build_optimizer, compute_accuracy
+from sempt.checkpoint import CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint
+from sempt.clip_loader import effective_precision, load_clip
+from sempt.prompt_learner import CLASS_DEPENDENT_BUFFERS
+
+__all__ = ["PromptTrainer"]
+
+
+class PromptTrainer(TrainerX):
+    CFG_SECTION = None  # e.g. "COOP": the trainer's keys live under cfg.TRAINER.<CFG_SECTION>
+    LEARNABLE = ("prompt_learner",)
+    MODEL_NAME = "prompt_learner"  # the registered name: checkpoints go to <output>/<MODEL_NAME>/
+    CLASS_DEPENDENT = CLASS_DEPENDENT_BUFFERS
+
+    # --- configuration -------------------------------------------------------------------------------
+    @property
+    def tcfg(self):
+        """This trainer's own config section."""
+        return self.cfg.TRAINER[self.CFG_SECTION]
+
+    def check_cfg(self, cfg):
+        section = cfg.TRAINER.get(self.CFG_SECTION)
+        if section is None:
+            raise KeyError(f"Config has no TRAINER.{self.CFG_SECTION}: call this trainer's extend_cfg(cfg) "
+                           "before building it (train.py does)")
+        if "PREC" in section and section.PREC not in ("fp16", "fp32", "amp"):
+            raise ValueError(f"TRAINER.{self.CFG_SECTION}.PREC must be fp16, fp32 or amp, got {section.PREC!r}")
+
+    @property
+    def precision(self):
+        return effective_precision(self.tcfg.get("PREC", "fp32"), self.device)
+
+    # --- model ---------------------------------------------------------------------------------------
+    def load_clip_model(self):
+        cfg = self.cfg
+        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
+        clip_model = load_clip(cfg.MODEL.BACKBONE.NAME, precision=self.tcfg.get("PREC", "fp32"),
+                               device=self.device)
+        resolution = clip_model.visual.input_resolution
+        if tuple(cfg.INPUT.SIZE) != (resolution, resolution):
+            raise ValueError(
+                f"INPUT.SIZE is {tuple(cfg.INPUT.SIZE)} but the backbone {cfg.MODEL.BACKBONE.NAME} expects "
+                f"{resolution}x{resolution} images: add `INPUT.SIZE \"({resolution}, {resolution})\"` to the "
+                "command line or the config")
+        return clip_model
+
+    def build_custom_clip(self, classnames, clip_model):
+        raise NotImplementedError
+
+    def learnable_parameters(self):
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def build_model(self):
+        cfg = self.cfg
+        classnames = self.dm.dataset.classnames
+        clip_model = self.load_clip_model()
+        print(f"Building custom CLIP ({type(self).__name__})")
+        self.model = self.build_custom_clip(classnames, clip_model)
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(name.split(".")[0] in self.LEARNABLE)
+        n_learn = sum(p.numel() for p in self.learnable_parameters())
+        print(f"Learnable parameters: {n_learn:,} in {list(self.LEARNABLE)}; everything else frozen")
+        module = getattr(self.model, self.MODEL_NAME)
+        if cfg.MODEL.INIT_WEIGHTS:
+            from sempt.checkpoint import load_pretrained_weights
+            load_pretrained_weights(module, cfg.MODEL.INIT_WEIGHTS)
+        self.model.to(self.device)
+        self.optim = build_optimizer(self.learnable_parameters(), cfg.OPTIM) if n_learn else None
+        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM) if self.optim is not None else None
+        self.register_model(self.MODEL_NAME, module, self.optim, self.sched)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
+        self.train_classnames = list(classnames)
+
+    # --- training ------------------------------------------------------------------------------------
+    def compute_loss(self, image, label):
+        """Return ``(loss, logits, extra)``; ``extra`` is a dict of floats added to the progress line."""
+        logits = self.model(image)
+        return F.cross_entropy(logits, label), logits, {}
+
+    def forward_backward(self, batch):
+        image, label = self.parse_batch_train(batch)
+        if self.precision == "amp":
+            with torch.autocast(device_type=self.device.type, dtype=torch.float16):
+                loss, logits, extra = self.compute_loss(image, label)
+            self.optim.zero_grad()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optim)
+            self.scaler.update()
+        else:
+            loss, logits, extra = self.compute_loss(image, label)
+            self.model_backward_and_update(loss)
+        summary = {"loss": loss.item(), "acc": compute_accuracy(logits, label)[0].item()}
+        summary.update(extra)
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return summary
+
+    def parse_batch_train(self, batch):
+        return batch["img"].to(self.device), batch["label"].to(self.device)
+
+    def model_inference(self, input):
+        return self.model(input)
+
+    # --- checkpoints ---------------------------------------------------------------------------------
+    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        """Dassl's layout and keys, plus ``classnames`` (the label space seen in training)."""
+        for name in self.get_model_names():
+            optim, sched = self._optims[name], self._scheds[name]
+            save_checkpoint(
+                {
+                    "state_dict": self._models[name].state_dict(),
+                    "epoch": epoch + 1,
+                    "optimizer": optim.state_dict() if optim is not None else None,
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "val_result": val_result,
+                    "classnames": list(self.train_classnames),
+                    "trainer": type(self).__name__,
+                },
+                osp.join(directory, name),
+                is_best=is_best,
+                model_name=model_name,
+            )
+
+    def load_model(self, directory, epoch=None):
+        """Load learned weights for evaluation, whatever the evaluated class names are."""
+        if not directory:
+            print("Note that load_model() is skipped as no pretrained model is given")
+            return
+        self.loaded_checkpoints = {}
+        for name in self.get_model_names():
+            path = checkpoint_path(directory, name, epoch)
+            checkpoint = load_checkpoint(path)
+            state_dict = {k: v for k, v in checkpoint["state_dict"].items()
+                          if k.split(".")[-1] not in self.CLASS_DEPENDENT}
+            module = self._models[name]
+            missing, unexpected = module.load_state_dict(state_dict, strict=False)
+            missing = [k for k in missing if k.split(".")[-1] not in self.CLASS_DEPENDENT]
+            if missing or unexpected:
+                raise CheckpointError(
+                    f"{path} does not fit {type(self).__name__}'s {name}: missing {missing}, unexpected "
+                    f"{unexpected}. Was it trained with another trainer or different N_CTX/CSC settings?")
+            print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
+            self.loaded_checkpoints[name] = checkpoint

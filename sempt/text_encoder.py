@@ -1,0 +1,45 @@
+"""CLIP's text tower as a module that takes token *embeddings*, so prompts can contain learned vectors."""
+import torch
+import torch.nn as nn
+
+__all__ = ["TextEncoder", "tokenize", "encode_texts"]
+
+
+def tokenize(texts):
+    """CLIP BPE tokens, shape (len(texts), 77)."""
+    from clip import clip as _clip
+    return _clip.tokenize(texts)
+
+
+class TextEncoder(nn.Module):
+    """``forward(prompts, tokenized)``: prompts are (N, L, width) embeddings; returns (N, embed_dim)."""
+
+    def __init__(self, clip_model):
+        super().__init__()
+        self.transformer = clip_model.transformer
+        self.positional_embedding = clip_model.positional_embedding
+        self.ln_final = clip_model.ln_final
+        self.text_projection = clip_model.text_projection
+        self.dtype = clip_model.dtype
+
+    def forward(self, prompts, tokenized_prompts):
+        x = prompts + self.positional_embedding.type(self.dtype)
+        x = self.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)  # NLD -> LND -> NLD
+        x = self.ln_final(x).type(self.dtype)
+        eot = tokenized_prompts.argmax(dim=-1)  # the end-of-text token has the largest id
+        return x[torch.arange(x.shape[0], device=x.device), eot] @ self.text_projection
+
+
+@torch.no_grad()
+def encode_texts(clip_model, texts, batch_size=256, normalize=True, progress=False):
+    """Frozen CLIP text features of plain strings, computed in batches on the model's device."""
+    device = clip_model.token_embedding.weight.device
+    chunks = range(0, len(texts), batch_size)
+    if progress:
+        from tqdm import tqdm
+        chunks = tqdm(chunks, desc="encode texts", unit="batch", dynamic_ncols=True)
+    feats = []
+    for i in chunks:
+        f = clip_model.encode_text(tokenize(texts[i:i + batch_size]).to(device))
+        feats.append(f / f.norm(dim=-1, keepdim=True) if normalize else f)
+    return torch.cat(feats) if feats else torch.empty(0, clip_model.text_projection.shape[1], device=device)

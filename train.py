@@ -1,0 +1,128 @@
+"""Train or evaluate a prompt-learning method: the CoOp-family command line.
+
+    python train.py --root $DATA --seed 1 --trainer SemPT \
+        --dataset-config-file configs/datasets/oxford_pets.yaml \
+        --config-file configs/trainers/CoOp/vit_b16_ep50.yaml \
+        --output-dir output/... [KEY VALUE ...]
+
+Add ``--eval-only --model-dir DIR --load-epoch E`` to evaluate a trained model.
+"""
+import argparse
+import sys
+
+import torch
+
+import datasets  # noqa: F401  (registers the readers)
+import trainers  # noqa: F401  (registers the trainers)
+from sempt.backend import (DATASET_REGISTRY, ENGINE, TRAINER_REGISTRY, build_trainer, collect_env_info,
+                           set_random_seed, setup_logger)
+from sempt.checkpoint import CheckpointError
+from sempt.clip_loader import CLIPLoadError
+from sempt.config import ConfigError, build_cfg
+from sempt.data.coop import DatasetError
+from sempt.engine.registry import check_availability
+
+USER_ERRORS = (ConfigError, DatasetError, CLIPLoadError, CheckpointError, FileNotFoundError)
+
+
+def flags_from_args(args):
+    """Config keys set by flags; ``--seed 0`` counts (CoOp's ``if args.seed`` dropped it)."""
+    flags = {}
+    pairs = [("root", "DATASET.ROOT"), ("output_dir", "OUTPUT_DIR"), ("resume", "RESUME"),
+             ("source_domains", "DATASET.SOURCE_DOMAINS"), ("target_domains", "DATASET.TARGET_DOMAINS"),
+             ("transforms", "INPUT.TRANSFORMS"), ("trainer", "TRAINER.NAME"),
+             ("backbone", "MODEL.BACKBONE.NAME"), ("head", "MODEL.HEAD.NAME")]
+    for attr, key in pairs:
+        value = getattr(args, attr)
+        if value:
+            flags[key] = value
+    if args.seed is not None:
+        flags["SEED"] = args.seed
+    return flags
+
+
+def setup_cfg(args):
+    return build_cfg(
+        extenders=[datasets.extend_cfg, trainers.extend_cfg],
+        dataset_config_file=args.dataset_config_file,
+        config_file=args.config_file,
+        flags=flags_from_args(args),
+        opts=args.opts,
+    )
+
+
+def print_args(args, cfg):
+    print("***************\n** Arguments **\n***************")
+    for key in sorted(vars(args)):
+        print(f"{key}: {getattr(args, key)}")
+    print("************\n** Config **\n************")
+    print(cfg)
+
+
+def main(args):
+    cfg = setup_cfg(args)
+    if args.print_config_key:
+        node = cfg
+        for part in args.print_config_key.split("."):
+            if part not in node:
+                raise ConfigError(f"--print-config-key: no config key {args.print_config_key}")
+            node = node[part]
+        print(node)
+        return
+    try:
+        check_availability(cfg.TRAINER.NAME, TRAINER_REGISTRY.registered_names())
+        check_availability(cfg.DATASET.NAME, DATASET_REGISTRY.registered_names())
+    except ValueError as e:
+        what = "trainer (--trainer)" if cfg.TRAINER.NAME not in TRAINER_REGISTRY.registered_names() else \
+            "dataset (DATASET.NAME in the dataset config file)"
+        raise ConfigError(f"Unknown {what}: {e}") from e
+    if cfg.SEED >= 0:
+        print(f"Setting fixed seed: {cfg.SEED}")
+        set_random_seed(cfg.SEED)
+    setup_logger(cfg.OUTPUT_DIR)
+    if torch.cuda.is_available() and cfg.USE_CUDA:
+        torch.backends.cudnn.benchmark = True
+    print_args(args, cfg)
+    print(f"Engine: {ENGINE}")
+    print("Collecting env info ...")
+    print(f"** System info **\n{collect_env_info()}\n")
+
+    trainer = build_trainer(cfg)
+    if args.eval_only:
+        trainer.load_model(args.model_dir, epoch=args.load_epoch)
+        trainer.test()
+        return
+    if not args.no_train:
+        trainer.train()
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", type=str, default="", help="path to dataset")
+    p.add_argument("--output-dir", type=str, default="", help="output directory")
+    p.add_argument("--resume", type=str, default="", help="checkpoint directory (from which the training resumes)")
+    p.add_argument("--seed", type=int, default=None, help="fixed seed (0 included); negative: random")
+    p.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
+    p.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
+    p.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
+    p.add_argument("--config-file", type=str, default="", help="path to config file")
+    p.add_argument("--dataset-config-file", type=str, default="", help="path to config file for dataset setup")
+    p.add_argument("--trainer", type=str, default="", help="name of trainer")
+    p.add_argument("--backbone", type=str, default="", help="CLIP backbone name or checkpoint path")
+    p.add_argument("--head", type=str, default="", help="name of head")
+    p.add_argument("--eval-only", action="store_true", help="evaluation only")
+    p.add_argument("--model-dir", type=str, default="", help="load model from this directory for eval-only mode")
+    p.add_argument("--load-epoch", type=int, help="load model weights at this epoch for evaluation")
+    p.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    p.add_argument("--print-config-key", type=str, default="", metavar="KEY",
+                   help="print the value KEY takes in the final config and exit (used by the scripts)")
+    p.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="modify config options using the command-line")
+    return p
+
+
+if __name__ == "__main__":
+    try:
+        main(build_parser().parse_args())
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

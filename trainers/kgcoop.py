@@ -1,0 +1,54 @@
+"""KgCoOp: Knowledge-guided Context Optimization (Yao et al., CVPR 2023, arXiv 2303.13283).
+
+CoOp plus ``W * (1 - mean_c cos(t_c, t_c^hand))``, pulling the learned label embeddings toward the frozen
+hand-crafted ones (``sempt.templates``). With ``W = 0`` it is CoOp step for step.
+"""
+import torch
+import torch.nn.functional as F
+from yacs.config import CfgNode as CN
+
+from sempt.backend import TRAINER_REGISTRY
+from sempt.prompt_trainer import PromptTrainer
+from sempt.templates import hand_prompts
+from sempt.text_encoder import encode_texts
+
+from .coop import CoOpCLIP, prompt_learner_from
+
+
+def extend_cfg(cfg):
+    """TRAINER.KGCOOP keys, with the defaults of KgCoOp's published scripts."""
+    cfg.TRAINER.KGCOOP = CN()
+    cfg.TRAINER.KGCOOP.N_CTX = 4
+    cfg.TRAINER.KGCOOP.CSC = False
+    cfg.TRAINER.KGCOOP.CTX_INIT = "a photo of a"
+    cfg.TRAINER.KGCOOP.PREC = "fp16"
+    cfg.TRAINER.KGCOOP.CLASS_TOKEN_POSITION = "end"
+    cfg.TRAINER.KGCOOP.W = 8.0  # weight of the knowledge-guided penalty
+
+
+class KgCoOpCLIP(CoOpCLIP):
+    def __init__(self, prompt_learner, clip_model, hand_features):
+        super().__init__(prompt_learner, clip_model)
+        # class-dependent: rebuilt from the evaluated class names, never saved
+        self.register_buffer("hand_features", hand_features, persistent=False)
+
+    def forward_with_penalty(self, image):
+        t = self.text_features()
+        logits = self.logit_scale.exp() * self.encode_image(image) @ t.t()
+        penalty = 1.0 - F.cosine_similarity(t.float(), self.hand_features.float(), dim=-1, eps=1e-7).mean()
+        return logits, penalty
+
+
+@TRAINER_REGISTRY.register()
+class KgCoOp(PromptTrainer):
+    CFG_SECTION = "KGCOOP"
+
+    def build_custom_clip(self, classnames, clip_model):
+        with torch.no_grad():
+            hand = encode_texts(clip_model.to(self.device), hand_prompts(self.cfg.DATASET.NAME, classnames))
+        return KgCoOpCLIP(prompt_learner_from(self.tcfg, classnames, clip_model), clip_model.cpu(), hand.cpu())
+
+    def compute_loss(self, image, label):
+        logits, penalty = self.model.forward_with_penalty(image)
+        loss = F.cross_entropy(logits, label) + self.tcfg.W * penalty
+        return loss, logits, {"kg": penalty.item()}
