@@ -77,9 +77,9 @@ def main(args):
             "dataset (DATASET.NAME in the dataset config file)"
         raise ConfigError(f"Unknown {what}: {e}") from e
     if cfg.SEED >= 0:
-        print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
     setup_logger(cfg.OUTPUT_DIR)
+    print(f"Setting fixed seed: {cfg.SEED}" if cfg.SEED >= 0 else "No fixed seed (SEED < 0): the run is random")
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
     print_args(args, cfg)

@@ -87,7 +87,10 @@ def read_clip_state_dict(path):
     """A CLIP state dict from a TorchScript archive or a ``torch.save``'d dict."""
     try:
         if _is_torchscript(path):
-            return torch.jit.load(path, map_location="cpu").state_dict()
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # jit.load's deprecation notice
+                return torch.jit.load(path, map_location="cpu").state_dict()
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
         raise CLIPLoadError(f"Cannot read CLIP weights from {path}: {type(e).__name__}: {e}") from e

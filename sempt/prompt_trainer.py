@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from sempt.backend import TrainerX, build_lr_scheduler, build_optimizer, compute_accuracy
 from sempt.checkpoint import CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint
 from sempt.clip_loader import effective_precision, load_clip
+from sempt.config import ConfigError
 from sempt.prompt_learner import CLASS_DEPENDENT_BUFFERS
 
 __all__ = ["PromptTrainer"]
@@ -43,7 +44,7 @@ class PromptTrainer(TrainerX):
             raise KeyError(f"Config has no TRAINER.{self.CFG_SECTION}: call this trainer's extend_cfg(cfg) "
                            "before building it (train.py does)")
         if "PREC" in section and section.PREC not in ("fp16", "fp32", "amp"):
-            raise ValueError(f"TRAINER.{self.CFG_SECTION}.PREC must be fp16, fp32 or amp, got {section.PREC!r}")
+            raise ConfigError(f"TRAINER.{self.CFG_SECTION}.PREC must be fp16, fp32 or amp, got {section.PREC!r}")
 
     @property
     def precision(self):
@@ -57,7 +58,7 @@ class PromptTrainer(TrainerX):
                                device=self.device)
         resolution = clip_model.visual.input_resolution
         if tuple(cfg.INPUT.SIZE) != (resolution, resolution):
-            raise ValueError(
+            raise ConfigError(
                 f"INPUT.SIZE is {tuple(cfg.INPUT.SIZE)} but the backbone {cfg.MODEL.BACKBONE.NAME} expects "
                 f"{resolution}x{resolution} images: add `INPUT.SIZE \"({resolution}, {resolution})\"` to the "
                 "command line or the config")
