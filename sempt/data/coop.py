@@ -16,6 +16,7 @@ import json
 import math
 import os
 import os.path as osp
+import random
 from collections import defaultdict
 
 from sempt.backend import DatasetBase, Datum
@@ -23,7 +24,7 @@ from sempt.fileio import mkdir_if_missing, read_json, write_json
 
 __all__ = [
     "DatasetError", "CoOpDataset", "read_split", "save_split", "subsample_classes", "load_or_make_fewshot",
-    "check_images_exist",
+    "check_images_exist", "read_and_split_data", "split_trainval", "read_classnames", "listdir_sorted", "load_mat",
 ]
 
 GUIDE = "DATASETS.md"
@@ -141,8 +142,10 @@ def load_or_make_fewshot(dataset, train, val, num_shots, seed, fewshot_dir, path
     """
     mkdir_if_missing(fewshot_dir)
     path = osp.join(fewshot_dir, f"shot_{num_shots}-seed_{seed}.json")
+    has_val = val is not None
+    val = list(val or [])
     fingerprint = _fingerprint(train, path_prefix) + _fingerprint(val, path_prefix)
-    by_key = {(_rel(it.impath, path_prefix), it.label, it.classname): it for it in list(train) + list(val)}
+    by_key = {(_rel(it.impath, path_prefix), it.label, it.classname): it for it in list(train) + val}
     reason = None
     if osp.isfile(path):
         try:
@@ -159,23 +162,99 @@ def load_or_make_fewshot(dataset, train, val, num_shots, seed, fewshot_dir, path
                     out.append([by_key[k] for k in keys])
                 if reason is None:
                     print(f"Loading preprocessed few-shot data from {path}")
-                    return out[0], out[1]
+                    return out[0], (out[1] if has_val else None)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             reason = f"it is unreadable ({type(e).__name__})"
         print(f"Rebuilding the few-shot cache {path}: {reason}")
     elif osp.isfile(path[:-5] + ".pkl"):
         print(f"Found CoOp's pickle {path[:-5]}.pkl: not loading pickles; drawing the same sample from seed {seed}")
     _check_shots(dataset, train, num_shots, "train")
-    _check_shots(dataset, val, min(num_shots, 4), "val")
     train = dataset.generate_fewshot_dataset(train, num_shots=num_shots)
-    val = dataset.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
+    if has_val:
+        _check_shots(dataset, val, min(num_shots, 4), "val")
+        val = dataset.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
 
     def dump(items):
         return [[_rel(it.impath, path_prefix), it.label, it.classname] for it in items]
     write_json({"format": FEWSHOT_FORMAT, "num_shots": num_shots, "seed": seed,
                 "split_fingerprint": fingerprint, "train": dump(train), "val": dump(val)}, path)
     print(f"Saving preprocessed few-shot data to {path}")
+    return train, (val if has_val else None)
+
+
+def listdir_sorted(path):
+    """Visible entries of ``path``, sorted (CoOp used the file system's order, which varies by machine)."""
+    return sorted(f for f in os.listdir(path) if not f.startswith("."))
+
+
+def read_and_split_data(image_dir, p_trn=0.5, p_val=0.2, ignored=(), new_cnames=None):
+    """Split ``image_dir/<category>/*`` per category into train/val/test (CoOp's DTD procedure).
+
+    Categories are sorted and labelled in that order; each category's images are shuffled with Python's
+    ``random`` and cut at ``round(n * p_trn)`` and ``round(n * p_val)``.
+    """
+    categories = [c for c in listdir_sorted(image_dir) if c not in ignored]
+    print(f"Splitting into {p_trn:.0%} train, {p_val:.0%} val, and {1 - p_trn - p_val:.0%} test")
+    train, val, test = [], [], []
+    for label, category in enumerate(categories):
+        folder = osp.join(image_dir, category)
+        images = [osp.join(folder, im) for im in listdir_sorted(folder)]
+        random.shuffle(images)
+        n_train, n_val = round(len(images) * p_trn), round(len(images) * p_val)
+        if n_train < 1 or n_val < 1 or len(images) - n_train - n_val < 1:
+            raise DatasetError(f"{folder} has {len(images)} images: too few to split into train/val/test")
+        name = (new_cnames or {}).get(category, category)
+        for part, ims in ((train, images[:n_train]), (val, images[n_train:n_train + n_val]),
+                          (test, images[n_train + n_val:])):
+            part.extend(Datum(impath=im, label=label, classname=name) for im in ims)
+    return train, val, test
+
+
+def split_trainval(trainval, p_val=0.2):
+    """Split per label into train and val (``round(n * p_val)`` val items), CoOp's procedure."""
+    print(f"Splitting trainval into {1 - p_val:.0%} train and {p_val:.0%} val")
+    tracker = defaultdict(list)
+    for idx, item in enumerate(trainval):
+        tracker[item.label].append(idx)
+    train, val = [], []
+    for _, idxs in tracker.items():
+        n_val = round(len(idxs) * p_val)
+        if n_val < 1:
+            raise DatasetError(f"class {trainval[idxs[0]].classname!r} has too few images to split off a val set")
+        random.shuffle(idxs)
+        for n, idx in enumerate(idxs):
+            (val if n < n_val else train).append(trainval[idx])
     return train, val
+
+
+def read_classnames(text_file):
+    """``classnames.txt`` of the ImageNet family: ``<folder> <class name>`` per line, in label order."""
+    if not osp.isfile(text_file):
+        raise DatasetError(
+            f"{text_file} is missing. Write it with `python -m sempt.data classnames imagenet > {text_file}` "
+            f"({GUIDE}#imagenet).")
+    names = {}
+    with open(text_file, "r", encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            parts = line.strip().split(" ")
+            if not parts[0]:
+                continue
+            if len(parts) < 2:
+                raise DatasetError(f"{text_file}:{n}: expected '<folder> <class name>', got {line.strip()!r}")
+            names[parts[0]] = " ".join(parts[1:])
+    return names
+
+
+def load_mat(path, what):
+    """``scipy.io.loadmat`` with a clear error when the file or scipy is missing."""
+    if not osp.isfile(path):
+        raise DatasetError(f"{path} is missing ({what}); see {GUIDE}")
+    try:
+        from scipy.io import loadmat
+    except ImportError as e:
+        raise DatasetError(f"Reading {path} needs scipy (pip install scipy), or download the split file "
+                           f"instead ({GUIDE})") from e
+    return loadmat(path)
 
 
 class CoOpDataset(DatasetBase):
@@ -184,15 +263,18 @@ class CoOpDataset(DatasetBase):
     Class attributes a reader sets:
         dataset_dir: folder under ``DATASET.ROOT``.
         image_dir: folder under ``dataset_dir`` that split paths are relative to.
-        split_file: split file name under ``dataset_dir`` (``split_zhou_<Name>.json``).
-        guide_section: the ``DATASETS.md`` section that explains how to prepare it.
-    Override ``make_split()`` to build the split when the file is absent (returns train, val, test).
+        split_file: split file name under ``dataset_dir`` (``split_zhou_<Name>.json``), if the dataset has one.
+        guide_section: the ``DATASETS.md`` anchor that explains how to prepare it.
+        test_only: evaluation-only datasets (ImageNet variants): all data is both train_x and test.
+    Override ``make_split()`` to build the split when the file is absent (returns train, val, test), or
+    ``load_split()`` when the dataset has no split file at all. A ``val`` of ``None`` means "use test".
     """
 
     dataset_dir = ""
     image_dir = ""
     split_file = ""
     guide_section = ""
+    test_only = False
 
     def __init__(self, cfg):
         root = osp.abspath(osp.expanduser(cfg.DATASET.ROOT))
@@ -205,21 +287,30 @@ class CoOpDataset(DatasetBase):
                 f"{type(self).__name__}: folder {self.dataset_dir} not found{hint}. "
                 f"Prepare the dataset as described in {where}.")
         self.image_dir = osp.join(self.dataset_dir, type(self).image_dir)
-        self.split_path = osp.join(self.dataset_dir, self.split_file)
+        self.split_path = osp.join(self.dataset_dir, self.split_file) if self.split_file else ""
         self.split_fewshot_dir = osp.join(self.dataset_dir, "split_fewshot")
 
         train, val, test = self.load_split()
-        check_images_exist(list(train) + list(val) + list(test), f"{self.split_path}")
+        source = self.split_path or self.dataset_dir
+        check_images_exist(list(train) + list(val or []) + list(test), source)
+        if self.test_only:
+            super().__init__(train_x=test, test=test)
+            return
         num_shots = cfg.DATASET.NUM_SHOTS
         if num_shots >= 1:
             train, val = load_or_make_fewshot(self, train, val, num_shots, cfg.SEED, self.split_fewshot_dir,
                                               self.image_dir)
-        train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
+        if val is None:  # ImageNet: the test split doubles as val
+            train, test = subsample_classes(train, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
+            val = test
+        else:
+            train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
         super().__init__(train_x=train, val=val, test=test)
 
     def load_split(self):
         if osp.isfile(self.split_path) or not type(self).has_own_split_builder():
             return read_split(self.split_path, self.image_dir)
+        print(f"{self.split_path} not found: building the split from the raw files")
         train, val, test = self.make_split()
         save_split(train, val, test, self.split_path, self.image_dir)
         return train, val, test
@@ -235,3 +326,6 @@ class CoOpDataset(DatasetBase):
     read_split = staticmethod(read_split)
     save_split = staticmethod(save_split)
     subsample_classes = staticmethod(subsample_classes)
+    split_trainval = staticmethod(split_trainval)
+    read_and_split_data = staticmethod(read_and_split_data)
+    read_classnames = staticmethod(read_classnames)

@@ -1,0 +1,21 @@
+"""EuroSAT (10 classes): ``eurosat/2750/<class>``, ``split_zhou_EuroSAT.json``."""
+from sempt.backend import DATASET_REGISTRY
+from sempt.data.coop import CoOpDataset, read_and_split_data
+
+NEW_CNAMES = {
+    "AnnualCrop": "Annual Crop Land", "Forest": "Forest", "HerbaceousVegetation": "Herbaceous Vegetation Land",
+    "Highway": "Highway or Road", "Industrial": "Industrial Buildings", "Pasture": "Pasture Land",
+    "PermanentCrop": "Permanent Crop Land", "Residential": "Residential Buildings", "River": "River",
+    "SeaLake": "Sea or Lake",
+}
+
+
+@DATASET_REGISTRY.register()
+class EuroSAT(CoOpDataset):
+    dataset_dir = "eurosat"
+    image_dir = "2750"
+    split_file = "split_zhou_EuroSAT.json"
+    guide_section = "eurosat"
+
+    def make_split(self):
+        return read_and_split_data(self.image_dir, new_cnames=NEW_CNAMES)

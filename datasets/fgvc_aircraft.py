@@ -1,0 +1,39 @@
+"""FGVC-Aircraft (100 variants): ``fgvc_aircraft/images``, ``variants.txt``, ``images_variant_{train,val,test}.txt``.
+
+The official split is used as is (no split_zhou file).
+"""
+import os.path as osp
+
+from sempt.backend import DATASET_REGISTRY, Datum
+from sempt.data.coop import CoOpDataset, DatasetError
+
+
+@DATASET_REGISTRY.register()
+class FGVCAircraft(CoOpDataset):
+    dataset_dir = "fgvc_aircraft"
+    image_dir = "images"
+    split_file = ""
+    guide_section = "fgvcaircraft"
+
+    def _lines(self, name):
+        path = osp.join(self.dataset_dir, name)
+        if not osp.isfile(path):
+            raise DatasetError(f"{path} is missing: copy the contents of fgvc-aircraft-2013b/data/ into "
+                               f"{self.dataset_dir} (DATASETS.md#fgvcaircraft)")
+        with open(path) as f:
+            return [line.strip() for line in f if line.strip()]
+
+    def _read(self, cname2lab, name):
+        items = []
+        for n, line in enumerate(self._lines(name), 1):
+            imname, *words = line.split(" ")
+            classname = " ".join(words)
+            if classname not in cname2lab:
+                raise DatasetError(f"{name}:{n}: variant {classname!r} is not in variants.txt")
+            items.append(Datum(impath=osp.join(self.image_dir, imname + ".jpg"), label=cname2lab[classname],
+                               classname=classname))
+        return items
+
+    def load_split(self):
+        cname2lab = {c: i for i, c in enumerate(self._lines("variants.txt"))}
+        return tuple(self._read(cname2lab, f"images_variant_{s}.txt") for s in ("train", "val", "test"))
