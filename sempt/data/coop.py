@@ -311,7 +311,12 @@ class CoOpDataset(DatasetBase):
         if osp.isfile(self.split_path) or not type(self).has_own_split_builder():
             return read_split(self.split_path, self.image_dir)
         print(f"{self.split_path} not found: building the split from the raw files")
-        train, val, test = self.make_split()
+        try:
+            train, val, test = self.make_split()
+        except DatasetError as e:
+            raise DatasetError(
+                f"Split file {self.split_path} is missing and cannot be built from the raw files: {e}. "
+                f"Download the split file as described in {GUIDE}#{self.guide_section}.") from e
         save_split(train, val, test, self.split_path, self.image_dir)
         return train, val, test
 
