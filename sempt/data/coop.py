@@ -80,6 +80,12 @@ def read_split(filepath, path_prefix):
             impath, label, classname = entry
             items.append(Datum(impath=osp.join(path_prefix, impath), label=int(label), classname=classname))
         out.append(items)
+    names = {}
+    for item in (i for part in out for i in part):
+        if names.setdefault(item.label, item.classname) != item.classname:
+            raise DatasetError(
+                f"Split file {filepath}: label {item.label} is called both {names[item.label]!r} and "
+                f"{item.classname!r} (e.g. {item.impath}); download the split file again ({GUIDE}).")
     return tuple(out)
 
 

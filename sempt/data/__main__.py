@@ -1,0 +1,63 @@
+"""Data tools.
+
+    python -m sempt.data check --root $DATA [--dataset NAME ...]   one row per dataset; exit 1 if broken
+    python -m sempt.data classnames imagenet                          "<wnid> <class name>" lines
+    python -m sempt.data classnames oxford_pets                       one class name per line
+
+``check`` exits non-zero when a requested dataset (``--dataset``) is missing or broken, or, without
+``--dataset``, when a dataset that is present is broken.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.getcwd())  # the readers live in the repository's datasets/ folder
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m sempt.data", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="check dataset folders")
+    c.add_argument("--root", default=os.environ.get("DATA", ""), help="dataset root (default: $DATA)")
+    c.add_argument("--dataset", nargs="+", help="reader or config names (default: all 15)")
+    n = sub.add_parser("classnames", help="print a dataset's class names")
+    n.add_argument("dataset")
+    args = p.parse_args(argv)
+
+    from sempt.data import catalog
+    if args.command == "classnames":
+        try:
+            reader = catalog.resolve(args.dataset)
+        except KeyError as e:
+            print(f"error: {e.args[0]}", file=sys.stderr)
+            return 2
+        names = catalog.classnames(reader)
+        try:
+            lines = [f"{w} {c}" for w, c in zip(catalog.wnids(reader), names)]
+        except KeyError:  # no WordNet ids: one name per line
+            lines = names
+        print("\n".join(lines))
+        return 0
+
+    if not args.root:
+        print("error: pass --root or set DATA to the folder holding the datasets", file=sys.stderr)
+        return 2
+    if not os.path.isdir(args.root):
+        print(f"error: {args.root} is not a folder", file=sys.stderr)
+        return 2
+    from sempt.data.check import check_all
+    try:
+        rows = check_all(os.path.abspath(args.root), args.dataset)
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    if args.dataset:
+        bad = [r for r in rows if r["status"] != "ok"]
+    else:
+        bad = [r for r in rows if r["status"] == "broken"]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
