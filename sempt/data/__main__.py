@@ -11,7 +11,9 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.getcwd())  # the readers live in the repository's datasets/ folder
+# the readers live in the repository's datasets/ folder: find it from this package, else use the cwd
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, _REPO if os.path.isfile(os.path.join(_REPO, "train.py")) else os.getcwd())
 
 
 def main(argv=None):
