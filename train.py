@@ -19,10 +19,11 @@ from sempt.backend import (DATASET_REGISTRY, ENGINE, TRAINER_REGISTRY, build_tra
 from sempt.checkpoint import CheckpointError
 from sempt.clip_loader import CLIPLoadError
 from sempt.config import ConfigError, build_cfg
+from sempt.attributes import AttributeFileError
 from sempt.data.coop import DatasetError
 from sempt.engine.registry import check_availability
 
-USER_ERRORS = (ConfigError, DatasetError, CLIPLoadError, CheckpointError, FileNotFoundError)
+USER_ERRORS = (ConfigError, DatasetError, CLIPLoadError, CheckpointError, AttributeFileError, FileNotFoundError)
 
 
 def flags_from_args(args):

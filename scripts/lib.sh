@@ -97,3 +97,29 @@ few_shot() {
     run_unless_finished "$dir" train --root "$DATA" --seed "$seed" --trainer "$trainer" \
         --dataset-config-file "$dcfg" --config-file "$tcfg" DATASET.NUM_SHOTS "$shots" $(backbone_opts) "$@"
 }
+
+# xd_train TRAINER CFG SEED [opts...]: train on the source dataset (SOURCE, default imagenet), all classes
+xd_train() {
+    local trainer="$1" cfg="$2" seed="$3"; shift 3
+    require_data
+    local source="${SOURCE:-imagenet}" shots="${SHOTS:-16}"
+    local dcfg tcfg; dcfg="$(dataset_cfg "$source")"; tcfg="$(trainer_cfg "$trainer" "$cfg")"
+    local dir="$OUTPUT/$source/$trainer/${cfg}_${shots}shots/seed$seed"
+    run_unless_finished "$dir" train --root "$DATA" --seed "$seed" --trainer "$trainer" \
+        --dataset-config-file "$dcfg" --config-file "$tcfg" DATASET.NUM_SHOTS "$shots" $(backbone_opts) "$@"
+}
+
+# xd_test TRAINER CFG DATASET SEED [opts...]: evaluate the source-trained model on DATASET (all its classes)
+xd_test() {
+    local trainer="$1" cfg="$2" dataset="$3" seed="$4"; shift 4
+    require_data
+    local source="${SOURCE:-imagenet}" shots="${SHOTS:-16}"
+    local dcfg tcfg; dcfg="$(dataset_cfg "$dataset")"; tcfg="$(trainer_cfg "$trainer" "$cfg")"
+    local model_dir="$OUTPUT/$source/$trainer/${cfg}_${shots}shots/seed$seed"
+    local dir="$OUTPUT/evaluation/$trainer/${cfg}_${shots}shots/$dataset/seed$seed"
+    [ -d "$model_dir" ] || die "no trained model at $model_dir: run xd_train.sh $seed first"
+    local args=(--root "$DATA" --seed "$seed" --trainer "$trainer" --dataset-config-file "$dcfg" --config-file "$tcfg")
+    local epoch; epoch="$(cfg_value OPTIM.MAX_EPOCH "${args[@]}" "$@" | tail -n 1)"
+    run_unless_finished "$dir" test "${args[@]}" --model-dir "$model_dir" --load-epoch "$epoch" --eval-only \
+        $(backbone_opts) "$@"
+}

@@ -38,9 +38,12 @@ class PromptLearner(nn.Module):
         ctx_init: words that initialise the context (their count sets ``n_ctx``), e.g. "a photo of a".
         csc: class-specific contexts instead of one shared context.
         class_token_position: "end", "middle" or "front".
+        truncate: cut prompts longer than CLIP's context instead of failing (long "names" such as
+            attribute sentences).
     """
 
-    def __init__(self, classnames, clip_model, n_ctx=16, ctx_init="", csc=False, class_token_position="end"):
+    def __init__(self, classnames, clip_model, n_ctx=16, ctx_init="", csc=False, class_token_position="end",
+                 truncate=False):
         super().__init__()
         if class_token_position not in POSITIONS:
             raise ValueError(f"CLASS_TOKEN_POSITION must be one of {POSITIONS}, got {class_token_position!r}")
@@ -68,7 +71,7 @@ class PromptLearner(nn.Module):
 
         names = [name.replace("_", " ") for name in classnames]
         self.name_lens = [_name_token_count(name) for name in names]
-        tokenized = tokenize([f"{prompt_prefix} {name}." for name in names])
+        tokenized = tokenize([f"{prompt_prefix} {name}." for name in names], truncate=truncate)
         with torch.no_grad():
             embedding = embed(tokenized.to(embed.weight.device)).type(dtype).cpu()
         self.register_buffer("token_prefix", embedding[:, :1, :])  # SOS

@@ -18,19 +18,15 @@ from sempt.fileio import mkdir_if_missing, write_json
 __all__ = ["make_tiny_clip", "make_coop_dataset", "class_color"]
 
 
-def make_tiny_clip(out_dir, width=64, layers=1, vision_width=64, vision_layers=1, image_resolution=32,
-                   patch_size=16, embed_dim=64, context_length=77, vocab_size=49408, seed=0, resnet=False,
-                   torchscript=True):
-    """Save a random CLIP under ``out_dir``; returns ``{"state_dict": path, "torchscript": path|None}``.
-
-    ``resnet=True`` builds the ModifiedResNet image tower (``vision_layers`` becomes (1, 1, 1, 1) and
-    ``image_resolution`` must be a multiple of 32).
-    """
+def build_random_clip(width=64, layers=1, vision_width=64, vision_layers=1, image_resolution=32, patch_size=16,
+                      embed_dim=64, context_length=77, vocab_size=49408, seed=0, resnet=False):
+    """An fp32 ``clip.model.CLIP`` with random weights (ViT-B/16 sizes: width=512, layers=12,
+    vision_width=768, vision_layers=12, image_resolution=224, patch_size=16, embed_dim=512)."""
     from clip.model import CLIP
     if width < 64 or vision_width < 64 or width % 64 or vision_width % 64:
         raise ValueError("widths must be multiples of 64 (CLIP derives its head count as width // 64)")
     torch.manual_seed(seed)
-    model = CLIP(
+    return CLIP(
         embed_dim=embed_dim,
         image_resolution=image_resolution,
         vision_layers=(1, 1, 1, 1) if resnet else vision_layers,
@@ -42,6 +38,18 @@ def make_tiny_clip(out_dir, width=64, layers=1, vision_width=64, vision_layers=1
         transformer_heads=width // 64,
         transformer_layers=layers,
     ).float().eval()
+
+
+def make_tiny_clip(out_dir, width=64, layers=1, vision_width=64, vision_layers=1, image_resolution=32,
+                   patch_size=16, embed_dim=64, context_length=77, vocab_size=49408, seed=0, resnet=False,
+                   torchscript=True):
+    """Save a random CLIP under ``out_dir``; returns ``{"state_dict": path, "torchscript": path|None}``.
+
+    ``resnet=True`` builds the ModifiedResNet image tower (``vision_layers`` becomes (1, 1, 1, 1) and
+    ``image_resolution`` must be a multiple of 32).
+    """
+    model = build_random_clip(width, layers, vision_width, vision_layers, image_resolution, patch_size, embed_dim,
+                              context_length, vocab_size, seed, resnet)
     mkdir_if_missing(out_dir)
     paths = {"state_dict": osp.join(out_dir, "tiny_clip_state_dict.pt"), "torchscript": None}
     torch.save(model.state_dict(), paths["state_dict"])
@@ -258,3 +266,20 @@ def make_dataset_tree(root, reader, per_class=(2, 1, 1), image_size=8):
         open(osp.join(base, "imagenet-r", "README.txt"), "w").write("ImageNet-R\n")
         return base
     raise KeyError(reader)
+
+
+def make_attribute_file(path, dataset, classnames, attributes=("colour", "pattern", "size")):
+    """A small valid attribute file (schema 1) with distinct, made-up descriptions per class."""
+    colours = ["red", "orange", "yellow", "green", "teal", "blue", "violet", "pink", "brown", "grey"]
+    data = {
+        "schema": 1,
+        "dataset": dataset,
+        "attributes": [{"name": a, "definition": f"the {a} of the object"} for a in attributes],
+        "classes": {
+            c: {a: f"{colours[(i + j) % len(colours)]} {a} number {i}" for j, a in enumerate(attributes)}
+            for i, c in enumerate(classnames)
+        },
+        "provenance": {"generator": "sempt.testing.make_attribute_file"},
+    }
+    write_json(data, path)
+    return path

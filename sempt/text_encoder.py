@@ -5,10 +5,10 @@ import torch.nn as nn
 __all__ = ["TextEncoder", "tokenize", "encode_texts"]
 
 
-def tokenize(texts):
-    """CLIP BPE tokens, shape (len(texts), 77)."""
+def tokenize(texts, truncate=False):
+    """CLIP BPE tokens, shape (len(texts), 77); ``truncate`` cuts texts longer than 77 tokens."""
     from clip import clip as _clip
-    return _clip.tokenize(texts)
+    return _clip.tokenize(texts, truncate=truncate)
 
 
 class TextEncoder(nn.Module):

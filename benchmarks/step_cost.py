@@ -1,0 +1,124 @@
+"""Cost of one training step: SemPT (frozen or prompted attribute encoding) relative to CoOp, same batch.
+
+    python benchmarks/step_cost.py                       # ViT-B/16 sizes, random weights, CPU or GPU
+    python benchmarks/step_cost.py --preset tiny         # seconds, for a smoke run
+    python benchmarks/step_cost.py --classes 100 --batch 32 --device cuda --prec fp16
+
+The model has CLIP ViT-B/16's shapes with random weights (no download needed): timings depend on
+shapes, not on weight values. Each variant runs ``--warmup`` untimed steps, then ``--steps`` timed ones
+(forward, backward, SGD step); the median is reported, with peak GPU memory on CUDA.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from sempt.prompt_learner import PromptLearner  # noqa: E402
+from sempt.testing import build_random_clip  # noqa: E402
+from trainers.coop import CoOpCLIP  # noqa: E402
+from trainers.sempt import SemPTCLIP  # noqa: E402
+
+PRESETS = {
+    "vit_b16": dict(width=512, layers=12, vision_width=768, vision_layers=12, image_resolution=224, patch_size=16,
+                    embed_dim=512),
+    "tiny": dict(width=64, layers=1, vision_width=64, vision_layers=1, image_resolution=32, patch_size=16,
+                 embed_dim=64),
+}
+
+
+def build(kind, clip_model, classnames, n_attr, device):
+    pl = PromptLearner(classnames, clip_model, ctx_init="a photo of a")
+    if kind == "CoOp":
+        return CoOpCLIP(pl, clip_model).to(device)
+    d = clip_model.text_projection.shape[1]
+    hand = torch.nn.functional.normalize(torch.randn(len(classnames), d), dim=-1)
+    if kind == "SemPT (frozen)":
+        emb = torch.nn.functional.normalize(torch.randn(len(classnames), n_attr, d), dim=-1)
+        return SemPTCLIP(pl, clip_model, hand, emb).to(device)
+    sentences = [f"{c}, attribute {m}: a short visual description of it" for c in classnames for m in range(n_attr)]
+    attr = PromptLearner(sentences, clip_model, ctx_init="a photo of a", truncate=True)
+    attr.ctx = pl.ctx
+    return SemPTCLIP(pl, clip_model, hand, None, attr).to(device)
+
+
+def step_fn(kind, model, opt):
+    def step(image, label):
+        if kind == "CoOp":
+            loss = F.cross_entropy(model(image), label)
+        else:
+            label_logits, attr_logits, _ = model.logits(image)
+            loss = F.cross_entropy(label_logits, label) + F.cross_entropy(attr_logits, label)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+def time_steps(step, image, label, warmup, steps, device):
+    for _ in range(warmup):
+        step(image, label)
+    times = []
+    for _ in range(steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        step(image, label)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="vit_b16")
+    p.add_argument("--classes", type=int, default=50, help="label-space size (base half of a dataset)")
+    p.add_argument("--attributes", type=int, default=6)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--prec", choices=["fp32", "fp16"], default="fp32", help="fp16 needs CUDA")
+    p.add_argument("--prompted", action="store_true", help="also time the prompted attribute encoding")
+    args = p.parse_args(argv)
+    from tabulate import tabulate
+
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    clip_model = build_random_clip(**PRESETS[args.preset])
+    if args.prec == "fp16" and device.type == "cuda":
+        from clip.model import convert_weights
+        convert_weights(clip_model)
+    for prm in clip_model.parameters():
+        prm.requires_grad_(False)
+    res = PRESETS[args.preset]["image_resolution"]
+    classnames = [f"class number {i}" for i in range(args.classes)]
+    image = torch.randn(args.batch, 3, res, res, device=device)
+    label = torch.randint(0, args.classes, (args.batch,), device=device)
+    kinds = ["CoOp", "SemPT (frozen)"] + (["SemPT (prompted)"] if args.prompted else [])
+    rows, base = [], None
+    print(f"{args.preset} shapes, {args.classes} classes, {args.attributes} attributes, batch {args.batch}, "
+          f"{device.type} {args.prec}, torch threads {torch.get_num_threads()}")
+    for kind in kinds:
+        model = build(kind, clip_model, classnames, args.attributes, device)
+        opt = torch.optim.SGD([q for q in model.parameters() if q.requires_grad], lr=0.002)
+        for name, q in model.named_parameters():
+            q.requires_grad_(name.startswith("prompt_learner"))
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        sec = time_steps(step_fn(kind, model, opt), image, label, args.warmup, args.steps, device)
+        mem = torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else float("nan")
+        base = base or sec
+        rows.append([kind, f"{sec * 1000:.1f}", f"{sec / base:.3f}", f"{mem:.0f}" if device.type == "cuda" else "-"])
+        print(f"  {kind}: {sec * 1000:.1f} ms/step", flush=True)
+    print(tabulate(rows, headers=["trainer", "ms/step (median)", "ratio to CoOp", "peak GPU MiB"]))
+
+
+if __name__ == "__main__":
+    main()
