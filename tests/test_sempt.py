@@ -214,3 +214,34 @@ def test_bad_sempt_settings_are_named(pets_root, tiny_clip, tmp_path):
                      tiny_clip["state_dict"], *TINY_OPTS, "TRAINER.SEMPT.ATTRIBUTES_FILE",
                      str(tmp_path / "none.json"), check=False)
     assert proc.returncode == 2 and "none.json not found" in proc.stderr
+
+
+def test_cross_dataset_and_cross_domain_label_spaces(tiny_clip, tmp_path):
+    """ImageNet-trained SemPT through xd_train.sh / xd_test.sh: ImageNet-A's classes were all seen,
+    Caltech101 mixes seen names (e.g. 'accordion') with unseen ones."""
+    from sempt.testing import make_dataset_tree
+    root = str(tmp_path / "data")
+    for reader in ("ImageNet", "ImageNetA", "Caltech101"):
+        make_dataset_tree(root, reader, per_class=(1, 1, 1), image_size=32)
+    attr_dir = tmp_path / "attributes"
+    make_attribute_file(str(attr_dir / "imagenet.json"), "ImageNet", catalog.classnames("ImageNet"))
+    make_attribute_file(str(attr_dir / "caltech101.json"), "Caltech101", catalog.classnames("Caltech101"))
+    env = dict(os.environ, DATA=root, OUTPUT=str(tmp_path / "out"), BACKBONE=tiny_clip["state_dict"], SHOTS="1",
+               PYTHON=sys.executable)
+    opts = ["INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0",
+            "DATALOADER.TRAIN_X.BATCH_SIZE", "100", "DATALOADER.TEST.BATCH_SIZE", "200",
+            "TRAINER.SEMPT.ATTRIBUTES_DIR", str(attr_dir), "TRAINER.SEMPT.NUM_ATTRIBUTES", "3",
+            "TRAINER.SEMPT.EMBED_CACHE", str(tmp_path / "emb")]
+    scripts = osp.join(REPO, "scripts", "sempt")
+    for cmd in (["xd_train.sh", "1"], ["xd_test.sh", "imagenet_a", "1"], ["xd_test.sh", "caltech101", "1"]):
+        proc = subprocess.run(["bash", osp.join(scripts, cmd[0]), *cmd[1:], *opts], cwd="/", env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    evaluation = tmp_path / "out" / "evaluation" / "SemPT" / "vit_b16_ep10_ctxv1_xd_1shots"
+    log_a = open(evaluation / "imagenet_a" / "seed1" / "log.txt").read()
+    assert "200 of 200 evaluated classes via label embeddings" in log_a
+    log_c = open(evaluation / "caltech101" / "seed1" / "log.txt").read()
+    seen = sum(c in set(catalog.classnames("ImageNet")) for c in catalog.classnames("Caltech101"))
+    assert 0 < seen < 100
+    assert f"{seen} of 100 evaluated classes via label embeddings (seen in training), {100 - seen} via" in log_c
+    assert osp.isdir(tmp_path / "out" / "imagenet" / "SemPT" / "vit_b16_ep10_ctxv1_xd_1shots" / "seed1")

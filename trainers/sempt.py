@@ -48,7 +48,8 @@ def extend_cfg(cfg):
     S.CSC = False  # class-specific context (frozen encoding only)
     S.CLASS_TOKEN_POSITION = "end"
     S.PREC = "fp16"  # fp16, fp32 or amp (fp32 on CPU)
-    S.ATTRIBUTES_FILE = ""  # default: attributes_cache/<dataset>.json (ImageNet variants: imagenet.json)
+    S.ATTRIBUTES_DIR = ""  # folder of <dataset>.json attribute files (default: the repository's attributes_cache/)
+    S.ATTRIBUTES_FILE = ""  # one explicit file (default: <ATTRIBUTES_DIR>/<dataset>.json; ImageNet variants: imagenet.json)
     S.NUM_ATTRIBUTES = 6  # use the first M attributes of the file (0: all of them)
     S.TEMPLATE = "a photo of a {class}, {attribute}: {description}."
     S.ENCODING = "frozen"  # frozen: cached frozen text features; prompted: learned context, M+1 text passes
@@ -171,7 +172,7 @@ class SemPT(PromptTrainer):
     # --- model ---------------------------------------------------------------------------------------
     def attribute_table(self, classnames):
         S, cfg = self.tcfg, self.cfg
-        path = S.ATTRIBUTES_FILE or attribute_file_for(cfg.DATASET.NAME)
+        path = S.ATTRIBUTES_FILE or attribute_file_for(cfg.DATASET.NAME, S.ATTRIBUTES_DIR or None)
         knowledge = load_attributes(path, dataset=None if S.ATTRIBUTES_FILE else cfg.DATASET.NAME)
         attrs, table = knowledge.descriptions_for(classnames, S.NUM_ATTRIBUTES)
         print(f"Attributes ({len(attrs)}) from {knowledge.path}: {attrs}")
