@@ -102,21 +102,34 @@ def main(argv=None):
     image = torch.randn(args.batch, 3, res, res, device=device)
     label = torch.randint(0, args.classes, (args.batch,), device=device)
     kinds = ["CoOp", "SemPT (frozen)"] + (["SemPT (prompted)"] if args.prompted else [])
-    rows, base = [], None
     print(f"{args.preset} shapes, {args.classes} classes, {args.attributes} attributes, batch {args.batch}, "
           f"{device.type} {args.prec}, torch threads {torch.get_num_threads()}")
+    steps = {}
     for kind in kinds:
         model = build(kind, clip_model, classnames, args.attributes, device)
-        opt = torch.optim.SGD([q for q in model.parameters() if q.requires_grad], lr=0.002)
         for name, q in model.named_parameters():
             q.requires_grad_(name.startswith("prompt_learner"))
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        sec = time_steps(step_fn(kind, model, opt), image, label, args.warmup, args.steps, device)
-        mem = torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else float("nan")
-        base = base or sec
-        rows.append([kind, f"{sec * 1000:.1f}", f"{sec / base:.3f}", f"{mem:.0f}" if device.type == "cuda" else "-"])
-        print(f"  {kind}: {sec * 1000:.1f} ms/step", flush=True)
+        opt = torch.optim.SGD([q for q in model.parameters() if q.requires_grad], lr=0.002)
+        steps[kind] = step_fn(kind, model, opt)
+        for _ in range(args.warmup):
+            steps[kind](image, label)
+    # interleave the variants step by step so that machine load drifts affect all of them alike
+    times = {kind: [] for kind in kinds}
+    peak = {}
+    for i in range(args.steps):
+        for kind in kinds:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            times[kind].append(time_steps(steps[kind], image, label, 0, 1, device))
+            if device.type == "cuda":
+                peak[kind] = max(peak.get(kind, 0), torch.cuda.max_memory_allocated() / 2 ** 20)
+        print(f"  round {i + 1}/{args.steps}: " + ", ".join(f"{k} {times[k][-1] * 1000:.1f} ms" for k in kinds),
+              flush=True)
+    base = statistics.median(times["CoOp"])
+    rows = []
+    for kind in kinds:
+        sec = statistics.median(times[kind])
+        rows.append([kind, f"{sec * 1000:.1f}", f"{sec / base:.3f}", f"{peak[kind]:.0f}" if peak else "-"])
     print(tabulate(rows, headers=["trainer", "ms/step (median)", "ratio to CoOp", "peak GPU MiB"]))
 
 
