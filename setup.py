@@ -24,5 +24,5 @@ setup(
         "numpy>=1.22",
         "Pillow>=9",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"llm": ["openai>=1.0"], "test": ["pytest>=7", "openai>=1.0"]},
 )
