@@ -149,6 +149,22 @@ def test_cli_generate_dry_run_and_validate(llm, tmp_path):
     assert val.returncode == 0 and "DescribableTextures" in val.stdout
 
 
+def test_generated_file_drives_a_sempt_run(llm, tmp_path, tiny_clip):
+    from conftest import TINY_OPTS, run_train
+    from sempt.testing import make_dataset_tree
+    generate(client(llm), "DescribableTextures", catalog.classnames("dtd"), "textures", n_attributes=3,
+             batch_size=16, directory=str(tmp_path / "attrs"))
+    root = str(tmp_path / "data")
+    make_dataset_tree(root, "DescribableTextures", per_class=(1, 1, 1), image_size=32)
+    proc = run_train("--root", root, "--seed", 1, "--trainer", "SemPT", "--dataset-config-file",
+                     "configs/datasets/dtd.yaml", "--output-dir", tmp_path / "run", "MODEL.BACKBONE.NAME",
+                     tiny_clip["state_dict"], *TINY_OPTS, "OPTIM.MAX_EPOCH", "1", "DATASET.NUM_SHOTS", "1",
+                     "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.SEMPT.ATTRIBUTES_DIR", tmp_path / "attrs",
+                     "TRAINER.SEMPT.NUM_ATTRIBUTES", "3", "TRAINER.SEMPT.EMBED_CACHE", tmp_path / "emb")
+    assert "Attributes (3) from " + str(tmp_path / "attrs" / "dtd.json") in proc.stdout
+    assert "Finish training" in proc.stdout
+
+
 def test_export_import_round_trip_gives_the_same_structure(llm, tmp_path):
     from fake_openai import correct_answer
     generated = load_attributes(_gen(llm, tmp_path / "gen"))
