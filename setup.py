@@ -24,5 +24,6 @@ setup(
         "numpy>=1.22",
         "Pillow>=9",
     ],
-    extras_require={"llm": ["openai>=1.0"], "test": ["pytest>=7", "openai>=1.0"]},
+    extras_require={"llm": ["openai>=1.0"], "plot": ["matplotlib>=3.5"],
+                    "test": ["pytest>=7", "openai>=1.0", "matplotlib>=3.5"]},
 )

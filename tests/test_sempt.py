@@ -183,6 +183,10 @@ def test_base2new_scripts_end_to_end(pets_root, tiny_clip, tmp_path):
     assert "load_epoch: 2" in test_log  # the evaluated epoch comes from the config (OPTIM.MAX_EPOCH 2)
     ckpt = torch.load(osp.join(run.format("train_base"), "prompt_learner", "model.pth.tar-2"), weights_only=True)
     assert ckpt["classnames"] == catalog.classnames("OxfordPets")[:3]
+    board = subprocess.run([sys.executable, "-m", "sempt.leaderboard", str(tmp_path / "out"), "--seeds", "1"],
+                           cwd=REPO, capture_output=True, text=True)
+    assert board.returncode == 0 and "### Base-to-novel: SemPT/vit_b16_ep50_ctxv1" in board.stdout
+    assert "| oxford_pets" in board.stdout and "Runs without a result" not in board.stdout
     # a rerun is skipped because the logs show finished runs
     proc = subprocess.run(["bash", osp.join(REPO, "scripts", "sempt", "base2new_train.sh"), "oxford_pets", "1",
                            *opts], cwd="/", env=env, capture_output=True, text=True)
@@ -245,3 +249,13 @@ def test_cross_dataset_and_cross_domain_label_spaces(tiny_clip, tmp_path):
     assert 0 < seen < 100
     assert f"{seen} of 100 evaluated classes via label embeddings (seen in training), {100 - seen} via" in log_c
     assert osp.isdir(tmp_path / "out" / "imagenet" / "SemPT" / "vit_b16_ep10_ctxv1_xd_1shots" / "seed1")
+    proc = subprocess.run(["bash", osp.join(scripts, "few_shot.sh"), "caltech101", "1", "1", *opts], cwd="/",
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    board = subprocess.run([sys.executable, "-m", "sempt.leaderboard", str(tmp_path / "out"), "--seeds", "1"],
+                           cwd=REPO, capture_output=True, text=True).stdout
+    import re
+    assert "### Cross-domain: SemPT/vit_b16_ep10_ctxv1_xd" in board  # source ImageNet (1 shot) + ImageNet-A
+    assert re.search(r"\n\| \d+\.\d\d ± 0\.00\s+\| -\s+\| -\s+\| \d+\.\d\d ± 0\.00\s+\| -", board)
+    assert "### Cross-dataset: SemPT/vit_b16_ep10_ctxv1_xd" in board
+    assert "### Few-shot: SemPT/vit_b16_ep50_ctxv1_fewshot" in board and "| caltech101" in board
