@@ -3,13 +3,15 @@ import importlib
 
 MODULES = [
     "oxford_pets", "caltech101", "dtd", "eurosat", "food101", "oxford_flowers", "stanford_cars", "fgvc_aircraft",
-    "sun397", "ucf101", "imagenet", "imagenet_variants",
+    "sun397", "ucf101", "imagenet", "imagenet_variants", "clip_world",
 ]
 
-for _m in MODULES:
-    importlib.import_module(f"{__name__}.{_m}")
+_loaded = [importlib.import_module(f"{__name__}.{_m}") for _m in MODULES]
 
 
 def extend_cfg(cfg):
-    """Dataset keys the CoOp family adds to Dassl's defaults."""
+    """Dataset keys the CoOp family adds to Dassl's defaults, plus any reader's own (``extend_cfg``)."""
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new
+    for module in _loaded:
+        if hasattr(module, "extend_cfg"):
+            module.extend_cfg(cfg)

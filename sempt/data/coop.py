@@ -272,6 +272,7 @@ class CoOpDataset(DatasetBase):
         split_file: split file name under ``dataset_dir`` (``split_zhou_<Name>.json``), if the dataset has one.
         guide_section: the ``DATASETS.md`` anchor that explains how to prepare it.
         test_only: evaluation-only datasets (ImageNet variants): all data is both train_x and test.
+        fewshot_subdir: folder of the few-shot caches under ``dataset_dir``.
     Override ``make_split()`` to build the split when the file is absent (returns train, val, test), or
     ``load_split()`` when the dataset has no split file at all. A ``val`` of ``None`` means "use test".
     """
@@ -281,6 +282,7 @@ class CoOpDataset(DatasetBase):
     split_file = ""
     guide_section = ""
     test_only = False
+    fewshot_subdir = "split_fewshot"
 
     def __init__(self, cfg):
         root = osp.abspath(osp.expanduser(cfg.DATASET.ROOT))
@@ -294,7 +296,7 @@ class CoOpDataset(DatasetBase):
                 f"Prepare the dataset as described in {where}.")
         self.image_dir = osp.join(self.dataset_dir, type(self).image_dir)
         self.split_path = osp.join(self.dataset_dir, self.split_file) if self.split_file else ""
-        self.split_fewshot_dir = osp.join(self.dataset_dir, "split_fewshot")
+        self.split_fewshot_dir = osp.join(self.dataset_dir, self.fewshot_subdir)
 
         train, val, test = self.load_split()
         source = self.split_path or self.dataset_dir

@@ -65,7 +65,7 @@ def export(dataset, classnames, domain, folder, n_attributes=6, batch_size=10, w
     return todo
 
 
-def import_answers(dataset, folder, directory=None, path=None, answered_by="", force=False):
+def import_answers(dataset, folder, directory=None, path=None, answered_by="", force=False, allow_duplicates=False):
     """Check all answers and write the attribute file; raises ``ExchangeError`` listing every problem."""
     d = osp.join(folder, dataset)
     meta_path = osp.join(d, "export.json")
@@ -98,7 +98,8 @@ def import_answers(dataset, folder, directory=None, path=None, answered_by="", f
         except AnswerError as e:
             problems.append(f"{answer}: {e}")
             continue
-        bad.update(_duplicates(store, good, names))
+        if not allow_duplicates:  # a synthetic world's classes share attribute values exactly
+            bad.update(_duplicates(store, good, names))
         for c in bad:
             good.pop(c, None)
         store.classes.update(good)
