@@ -107,31 +107,6 @@ def make_coop_dataset(root, dataset_dir, image_dir, split_file, classnames, n_tr
     return split
 
 
-def make_demo_assets(folder, n_classes=6, seed=0):
-    """A tiny CLIP and a miniature OxfordPets tree under ``folder`` (reused when already there)."""
-    import json
-    clip_dir = osp.join(folder, "clip")
-    data = osp.join(folder, "data")
-    sd = osp.join(clip_dir, "tiny_clip_state_dict.pt")
-    if not osp.isfile(sd):
-        make_tiny_clip(clip_dir, seed=seed, torchscript=False)
-    if not osp.isfile(osp.join(data, "oxford_pets", "split_zhou_OxfordPets.json")):
-        names_path = osp.join(osp.dirname(__file__), "data", "classnames.json")
-        names = json.load(open(names_path, encoding="utf-8"))["datasets"]["oxford_pets"][:n_classes]
-        make_coop_dataset(data, "oxford_pets", "images", "split_zhou_OxfordPets.json", names, n_train=8,
-                          n_val=2, n_test=6, seed=seed)
-    return {"clip": sd, "data": data}
-
-
-if __name__ == "__main__":
-    import sys
-    if len(sys.argv) != 3 or sys.argv[1] != "demo-assets":
-        sys.exit("usage: python -m sempt.testing demo-assets FOLDER")
-    assets = make_demo_assets(sys.argv[2])
-    print(assets["data"])
-    print(assets["clip"])
-
-
 # ---------------------------------------------------------------------------------------------------
 # Miniature trees of the 15 benchmark datasets, each in its reader's exact layout
 # ---------------------------------------------------------------------------------------------------
