@@ -1,0 +1,79 @@
+"""CoCoOp: Conditional Prompt Learning for Vision-Language Models (Zhou et al., CVPR 2022, arXiv 2203.05557).
+
+A light meta-network (Linear(d, d/16) -> ReLU -> Linear(d/16, width)) turns each image's feature into a
+bias added to every context vector, so each image gets its own prompts. The original encodes the C
+prompts of one image at a time in a Python loop; here the B x C prompts of a batch go through the text
+encoder together, in chunks of at most ``TRAINER.COCOOP.TEXT_CHUNK`` sequences (0: all at once).
+Memory grows with B x C x 77 x width activations (kept for backward in training): lower TEXT_CHUNK
+or the batch size when it does not fit; the results do not change.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from yacs.config import CfgNode as CN
+
+from sempt.backend import TRAINER_REGISTRY
+from sempt.prompt_learner import PromptLearner
+from sempt.prompt_trainer import PromptTrainer
+
+from .coop import CoOpCLIP
+
+
+def extend_cfg(cfg):
+    """TRAINER.COCOOP keys, with CoCoOp's defaults."""
+    cfg.TRAINER.COCOOP = CN()
+    cfg.TRAINER.COCOOP.N_CTX = 16
+    cfg.TRAINER.COCOOP.CTX_INIT = ""
+    cfg.TRAINER.COCOOP.PREC = "fp16"
+    cfg.TRAINER.COCOOP.TEXT_CHUNK = 0  # prompts per text-encoder call (0: the whole batch at once)
+
+
+class ConditionalPromptLearner(PromptLearner):
+    """``PromptLearner`` whose shared context is shifted per image by a meta-network."""
+
+    def __init__(self, classnames, clip_model, n_ctx=16, ctx_init=""):
+        super().__init__(classnames, clip_model, n_ctx=n_ctx, ctx_init=ctx_init)
+        vis_dim = clip_model.visual.output_dim
+        ctx_dim = clip_model.ln_final.weight.shape[0]
+        self.meta_net = nn.Sequential(nn.Linear(vis_dim, vis_dim // 16), nn.ReLU(inplace=True),
+                                      nn.Linear(vis_dim // 16, ctx_dim)).to(clip_model.dtype)
+
+    def forward(self, image_features):
+        """(B, C, L, width) prompts for unit image features (B, vis_dim)."""
+        bias = self.meta_net(image_features.to(self.ctx.dtype))  # (B, width)
+        ctx = self.ctx.unsqueeze(0) + bias.unsqueeze(1)  # (B, n_ctx, width)
+        b, c = ctx.shape[0], self.n_cls
+        prefix = self.token_prefix.unsqueeze(0).expand(b, -1, -1, -1)
+        suffix = self.token_suffix.unsqueeze(0).expand(b, -1, -1, -1)
+        return torch.cat([prefix, ctx.unsqueeze(1).expand(-1, c, -1, -1), suffix], dim=2)
+
+
+class CoCoOpCLIP(CoOpCLIP):
+    def __init__(self, prompt_learner, clip_model, text_chunk=0):
+        super().__init__(prompt_learner, clip_model)
+        self.text_chunk = text_chunk
+
+    def forward(self, image):
+        f = self.encode_image(image)
+        prompts = self.prompt_learner(f)  # (B, C, L, D)
+        b, c = prompts.shape[:2]
+        flat = prompts.reshape(b * c, *prompts.shape[2:])
+        tokens = self.prompt_learner.tokenized_prompts.repeat(b, 1)
+        step = self.text_chunk if self.text_chunk > 0 else len(flat)
+        t = torch.cat([self.text_encoder(flat[i:i + step], tokens[i:i + step]) for i in range(0, len(flat), step)])
+        t = (t / t.norm(dim=-1, keepdim=True)).view(b, c, -1)
+        return self.logit_scale.exp() * torch.einsum("bd,bcd->bc", f, t)
+
+
+@TRAINER_REGISTRY.register()
+class CoCoOp(PromptTrainer):
+    CFG_SECTION = "COCOOP"
+
+    def build_custom_clip(self, classnames, clip_model):
+        S = self.tcfg
+        pl = ConditionalPromptLearner(classnames, clip_model, n_ctx=S.N_CTX, ctx_init=S.CTX_INIT)
+        return CoCoOpCLIP(pl, clip_model, text_chunk=S.TEXT_CHUNK)
+
+    def compute_loss(self, image, label):
+        logits = self.model(image)
+        return F.cross_entropy(logits, label), logits, {}
