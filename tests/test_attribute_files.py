@@ -33,3 +33,20 @@ def test_sempt_loads_a_shipped_file_for_the_real_class_names(tiny_clip, tmp_path
                      "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.SEMPT.EMBED_CACHE", tmp_path / "emb")
     assert f"Attributes (6) from {osp.join(REPO, 'attributes_cache', stem + '.json')}" in proc.stdout
     assert "Finish training" in proc.stdout
+
+
+def test_imagenet_file_serves_every_variant_and_the_duplicated_names():
+    from sempt.attributes import attribute_file_for, load_attributes
+    path = attribute_file_for("ImageNet")
+    if not osp.isfile(path):
+        import pytest
+        pytest.skip("attributes_cache/imagenet.json is not shipped yet")
+    k = load_attributes(path, dataset="ImageNet")
+    names = catalog.classnames("ImageNet")
+    assert len(names) == 1000 and len(set(names)) == 998  # "missile" and "sunglasses" appear twice
+    attrs, table = k.descriptions_for(names, 6)
+    assert len(table) == 1000 and table[names.index("missile")] == table[len(names) - 1 - names[::-1].index("missile")]
+    for variant in ("ImageNetV2", "ImageNetSketch", "ImageNetA", "ImageNetR"):
+        assert attribute_file_for(variant) == path
+        assert len(load_attributes(path, dataset=variant).descriptions_for(catalog.classnames(variant), 6)[1]) == \
+            len(catalog.classnames(variant))
