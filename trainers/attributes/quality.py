@@ -20,8 +20,13 @@ def normalise(text):
     return " ".join(t for t in tokens if t not in _ARTICLES)
 
 
-def _mentions(text, name):
-    return re.search(r"(?<![\w-])" + re.escape(name.lower()) + r"(?![\w-])", text.lower()) is not None
+def _words(text):
+    return re.findall(r"[\w-]+", text.lower())
+
+
+def _ngrams(text, longest):
+    words = _words(text)
+    return {" ".join(words[i:i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)}
 
 
 def check_file(path, dataset, classnames, word_limit=25, near_dup_max=0.02, n_attributes=0):
@@ -33,7 +38,9 @@ def check_file(path, dataset, classnames, word_limit=25, near_dup_max=0.02, n_at
         return [str(e)], [], None
     errors, warnings = [], []
     names = list(dict.fromkeys(classnames))
-    distinctive = [c for c in names if " " in c.strip() or any(ch.isdigit() for ch in c)]
+    # names that cannot be ordinary words: several words, or a digit (e.g. "737-400")
+    distinctive = {" ".join(_words(c)): c for c in names if " " in c.strip() or any(ch.isdigit() for ch in c)}
+    longest = max((len(k.split()) for k in distinctive), default=1)
     for j, a in enumerate(attrs):
         exact, near = defaultdict(list), defaultdict(list)
         for c, row in zip(names, table):
@@ -44,9 +51,13 @@ def check_file(path, dataset, classnames, word_limit=25, near_dup_max=0.02, n_at
                 errors.append(f"{c!r} / {a!r}: the description only repeats the class name")
             exact[d].append(c)
             near[normalise(d)].append(c)
-            for other in distinctive:
-                if other != c and _mentions(d, other) and not _mentions(d, c) and not _CONTRAST.search(d):
-                    errors.append(f"{c!r} / {a!r}: mentions another class, {other!r}, as if it were this one: {d!r}")
+            grams = _ngrams(d, longest)
+            own = " ".join(_words(c))
+            if own not in grams and not _CONTRAST.search(d):
+                for key in grams & distinctive.keys():
+                    other = distinctive[key]
+                    if other != c:
+                        errors.append(f"{c!r} / {a!r}: mentions another class, {other!r}, as if it were this one: {d!r}")
         for d, cs in exact.items():
             if len(cs) > 1:
                 errors.append(f"{a!r}: identical description for {len(cs)} classes {cs[:4]}: {d!r}")
