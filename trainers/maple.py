@@ -1,0 +1,112 @@
+"""MaPLe: Multi-modal Prompt Learning (Khattak et al., CVPR 2023, arXiv 2210.03117).
+
+Coupled deep prompts: the text context (``N_CTX`` tokens, CoOp's learner) is projected into vision
+prompt tokens appended to the image tokens; for layers ``1 .. PROMPT_DEPTH-1`` new learnable text prompts
+replace the context positions of the text sequence, and their projections replace the vision prompt tokens.
+CLIP's own transformer blocks are run one by one from here (the ``clip`` package is not modified); widths
+come from the model, so any ViT backbone works. ``VISION_PROMPTS False`` with ``PROMPT_DEPTH 1`` is CoOp.
+"""
+import torch
+import torch.nn as nn
+from yacs.config import CfgNode as CN
+
+from sempt.backend import TRAINER_REGISTRY
+from sempt.config import ConfigError
+from sempt.prompt_learner import PromptLearner
+from sempt.prompt_trainer import PromptTrainer
+
+from .coop import CoOpCLIP
+
+
+def extend_cfg(cfg):
+    """TRAINER.MAPLE keys, with MaPLe's published defaults."""
+    cfg.TRAINER.MAPLE = CN()
+    cfg.TRAINER.MAPLE.N_CTX = 2
+    cfg.TRAINER.MAPLE.CTX_INIT = "a photo of a"  # MaPLe learns the first N_CTX tokens of it
+    cfg.TRAINER.MAPLE.PREC = "fp16"
+    cfg.TRAINER.MAPLE.PROMPT_DEPTH = 9  # layers that receive prompts (1: the input only)
+    cfg.TRAINER.MAPLE.VISION_PROMPTS = True  # False (with depth 1): text prompts only
+
+
+class MultiModalPromptLearner(PromptLearner):
+    """CoOp's learner plus deep text prompts and text-to-vision projections (all learnable)."""
+
+    def __init__(self, classnames, clip_model, n_ctx=2, ctx_init="", depth=9, vision=True):
+        if ctx_init:  # the prompt reads CTX_INIT + class; only its first N_CTX words are learned
+            words = ctx_init.replace("_", " ").split(" ")
+            if len(words) > n_ctx:
+                rest = " ".join(words[n_ctx:])
+                classnames = [f"{rest} {c}" for c in classnames]
+            ctx_init = " ".join(words[:n_ctx])
+        super().__init__(classnames, clip_model, n_ctx=n_ctx, ctx_init=ctx_init)
+        text_width = clip_model.ln_final.weight.shape[0]
+        visual = clip_model.visual
+        if not hasattr(visual, "conv1") or not hasattr(visual, "class_embedding"):
+            raise ConfigError("MaPLe needs a ViT image encoder (its prompts are tokens); got a ResNet backbone")
+        vis_width = visual.conv1.weight.shape[0]
+        n_layers = len(clip_model.transformer.resblocks)
+        if not 1 <= depth <= min(n_layers, len(visual.transformer.resblocks)):
+            raise ConfigError(f"TRAINER.MAPLE.PROMPT_DEPTH must be in [1, {n_layers}], got {depth}")
+        self.depth, self.vision = depth, vision
+        dtype = clip_model.dtype
+        self.proj = nn.Linear(text_width, vis_width).to(dtype) if vision else None
+        self.deep_text = nn.ParameterList(
+            [nn.Parameter(torch.empty(n_ctx, text_width, dtype=dtype).normal_(std=0.02)) for _ in range(depth - 1)])
+        self.deep_proj = nn.ModuleList(
+            [nn.Linear(text_width, vis_width).to(dtype) for _ in range(depth - 1)] if vision else [])
+
+    def vision_prompts(self):
+        """Input-layer vision prompts and one per deeper layer (empty lists without vision prompts)."""
+        if not self.vision:
+            return None, []
+        return self.proj(self.ctx), [p(t) for p, t in zip(self.deep_proj, self.deep_text)]
+
+
+class MaPLeCLIP(CoOpCLIP):
+    def encode_text_prompts(self):
+        pl = self.prompt_learner
+        x = pl() + self.text_encoder.positional_embedding.type(self.dtype)
+        x = x.permute(1, 0, 2)  # LND
+        n = pl.n_ctx
+        for i, block in enumerate(self.text_encoder.transformer.resblocks):
+            if 1 <= i < pl.depth:  # replace the context positions with this layer's prompts
+                deep = pl.deep_text[i - 1].unsqueeze(1).expand(-1, x.shape[1], -1).type(x.dtype)
+                x = torch.cat([x[:1], deep, x[1 + n:]], dim=0)
+            x = block(x)
+        x = self.text_encoder.ln_final(x.permute(1, 0, 2)).type(self.dtype)
+        eot = pl.tokenized_prompts.argmax(dim=-1)
+        t = x[torch.arange(x.shape[0], device=x.device), eot] @ self.text_encoder.text_projection
+        return t / t.norm(dim=-1, keepdim=True)
+
+    def encode_image_prompts(self, image):
+        v = self.image_encoder
+        first, deep = self.prompt_learner.vision_prompts()
+        x = v.conv1(image.type(self.dtype))
+        x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+        cls = v.class_embedding.to(x.dtype) + torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype, device=x.device)
+        x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
+        n = 0
+        if first is not None:
+            n = first.shape[0]
+            x = torch.cat([x, first.unsqueeze(0).expand(x.shape[0], -1, -1).type(x.dtype)], dim=1)
+        x = v.ln_pre(x).permute(1, 0, 2)  # LND
+        for i, block in enumerate(v.transformer.resblocks):
+            if n and 1 <= i < self.prompt_learner.depth:
+                x = torch.cat([x[:-n], deep[i - 1].unsqueeze(1).expand(-1, x.shape[1], -1).type(x.dtype)], dim=0)
+            x = block(x)
+        f = v.ln_post(x.permute(1, 0, 2)[:, 0, :]) @ v.proj
+        return f / f.norm(dim=-1, keepdim=True)
+
+    def forward(self, image):
+        return self.logit_scale.exp() * self.encode_image_prompts(image) @ self.encode_text_prompts().t()
+
+
+@TRAINER_REGISTRY.register()
+class MaPLe(PromptTrainer):
+    CFG_SECTION = "MAPLE"
+
+    def build_custom_clip(self, classnames, clip_model):
+        S = self.tcfg
+        pl = MultiModalPromptLearner(classnames, clip_model, n_ctx=S.N_CTX, ctx_init=S.CTX_INIT,
+                                     depth=S.PROMPT_DEPTH, vision=S.VISION_PROMPTS)
+        return MaPLeCLIP(pl, clip_model)
