@@ -1,4 +1,5 @@
-"""Cost of one training step: SemPT (frozen or prompted attribute encoding) relative to CoOp, same batch.
+"""Cost of one training step relative to CoOp, same batch: SemPT (frozen or prompted attribute encoding)
+and, with ``--baselines``, CoCoOp, MaPLe and PromptSRC. Peak memory is reported on CUDA.
 
     python benchmarks/step_cost.py                       # ViT-B/16 sizes, random weights, CPU or GPU
     python benchmarks/step_cost.py --preset tiny         # seconds, for a smoke run
@@ -47,10 +48,31 @@ def build(kind, clip_model, classnames, n_attr, device):
     return SemPTCLIP(pl, clip_model, hand, None, attr).to(device)
 
 
+def build_baseline(kind, clip_model, classnames, device):
+    """CoCoOp, MaPLe or PromptSRC with their published prompt sizes (depth capped by the model's layers)."""
+    from trainers.cocoop import CoCoOpCLIP, ConditionalPromptLearner
+    from trainers.maple import MaPLeCLIP, MultiModalPromptLearner
+    from trainers.promptsrc import IndependentPromptLearner, PromptSRCCLIP
+    depth = min(9, len(clip_model.transformer.resblocks), len(clip_model.visual.transformer.resblocks))
+    if kind == "CoCoOp":
+        return CoCoOpCLIP(ConditionalPromptLearner(classnames, clip_model, 4, "a photo of a"), clip_model).to(device)
+    if kind == "MaPLe":
+        pl = MultiModalPromptLearner(classnames, clip_model, 2, "a photo of a", depth=depth)
+        return MaPLeCLIP(pl, clip_model).to(device)
+    pl = IndependentPromptLearner(classnames, clip_model, 4, "a photo of a", 4, depth, depth)
+    teacher = torch.nn.functional.normalize(torch.randn(len(classnames), clip_model.text_projection.shape[1]), dim=-1)
+    return PromptSRCCLIP(pl, clip_model, teacher).to(device)
+
+
 def step_fn(kind, model, opt):
     def step(image, label):
-        if kind == "CoOp":
+        if kind in ("CoOp", "CoCoOp", "MaPLe"):
             loss = F.cross_entropy(model(image), label)
+        elif kind == "PromptSRC":
+            logits, f, t, f0, zs = model.outputs(image)
+            loss = (F.cross_entropy(logits, label) + 25 * F.l1_loss(t, model.teacher_text.type(t.dtype))
+                    + 10 * F.l1_loss(f, f0) + F.kl_div(F.log_softmax(logits, 1), F.log_softmax(zs, 1),
+                                                       reduction="sum", log_target=True) / logits.numel())
         else:
             label_logits, attr_logits, _ = model.logits(image)
             loss = F.cross_entropy(label_logits, label) + F.cross_entropy(attr_logits, label)
@@ -86,6 +108,7 @@ def main(argv=None):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--prec", choices=["fp32", "fp16"], default="fp32", help="fp16 needs CUDA")
     p.add_argument("--prompted", action="store_true", help="also time the prompted attribute encoding")
+    p.add_argument("--baselines", action="store_true", help="also time CoCoOp, MaPLe and PromptSRC")
     args = p.parse_args(argv)
     from tabulate import tabulate
 
@@ -101,12 +124,16 @@ def main(argv=None):
     classnames = [f"class number {i}" for i in range(args.classes)]
     image = torch.randn(args.batch, 3, res, res, device=device)
     label = torch.randint(0, args.classes, (args.batch,), device=device)
-    kinds = ["CoOp", "SemPT (frozen)"] + (["SemPT (prompted)"] if args.prompted else [])
+    kinds = ["CoOp", "SemPT (frozen)"] + (["SemPT (prompted)"] if args.prompted else []) + (
+        ["CoCoOp", "MaPLe", "PromptSRC"] if args.baselines else [])
     print(f"{args.preset} shapes, {args.classes} classes, {args.attributes} attributes, batch {args.batch}, "
           f"{device.type} {args.prec}, torch threads {torch.get_num_threads()}")
     steps = {}
     for kind in kinds:
-        model = build(kind, clip_model, classnames, args.attributes, device)
+        if kind in ("CoCoOp", "MaPLe", "PromptSRC"):
+            model = build_baseline(kind, clip_model, classnames, device)
+        else:
+            model = build(kind, clip_model, classnames, args.attributes, device)
         for name, q in model.named_parameters():
             q.requires_grad_(name.startswith("prompt_learner"))
         opt = torch.optim.SGD([q for q in model.parameters() if q.requires_grad], lr=0.002)

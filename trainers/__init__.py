@@ -6,7 +6,7 @@ then list the module in ``MODULES`` below.
 """
 import importlib
 
-MODULES = ["zsclip", "coop", "kgcoop", "cocoop", "maple", "sempt"]
+MODULES = ["zsclip", "coop", "kgcoop", "cocoop", "maple", "promptsrc", "sempt"]
 
 _loaded = [importlib.import_module(f"{__name__}.{m}") for m in MODULES]
 

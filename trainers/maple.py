@@ -48,6 +48,7 @@ class MultiModalPromptLearner(PromptLearner):
         if not 1 <= depth <= min(n_layers, len(visual.transformer.resblocks)):
             raise ConfigError(f"TRAINER.MAPLE.PROMPT_DEPTH must be in [1, {n_layers}], got {depth}")
         self.depth, self.vision = depth, vision
+        self.depth_text = self.depth_vision = depth
         dtype = clip_model.dtype
         self.proj = nn.Linear(text_width, vis_width).to(dtype) if vision else None
         self.deep_text = nn.ParameterList(
@@ -69,7 +70,7 @@ class MaPLeCLIP(CoOpCLIP):
         x = x.permute(1, 0, 2)  # LND
         n = pl.n_ctx
         for i, block in enumerate(self.text_encoder.transformer.resblocks):
-            if 1 <= i < pl.depth:  # replace the context positions with this layer's prompts
+            if 1 <= i < pl.depth_text:  # replace the context positions with this layer's prompts
                 deep = pl.deep_text[i - 1].unsqueeze(1).expand(-1, x.shape[1], -1).type(x.dtype)
                 x = torch.cat([x[:1], deep, x[1 + n:]], dim=0)
             x = block(x)
@@ -91,7 +92,7 @@ class MaPLeCLIP(CoOpCLIP):
             x = torch.cat([x, first.unsqueeze(0).expand(x.shape[0], -1, -1).type(x.dtype)], dim=1)
         x = v.ln_pre(x).permute(1, 0, 2)  # LND
         for i, block in enumerate(v.transformer.resblocks):
-            if n and 1 <= i < self.prompt_learner.depth:
+            if n and 1 <= i < self.prompt_learner.depth_vision:
                 x = torch.cat([x[:-n], deep[i - 1].unsqueeze(1).expand(-1, x.shape[1], -1).type(x.dtype)], dim=0)
             x = block(x)
         f = v.ln_post(x.permute(1, 0, 2)[:, 0, :]) @ v.proj
