@@ -74,8 +74,10 @@ class PromptLearner(nn.Module):
         tokenized = tokenize([f"{prompt_prefix} {name}." for name in names], truncate=truncate)
         with torch.no_grad():
             embedding = embed(tokenized.to(embed.weight.device)).type(dtype).cpu()
-        self.register_buffer("token_prefix", embedding[:, :1, :])  # SOS
-        self.register_buffer("token_suffix", embedding[:, 1 + n_ctx:, :])  # CLASS . EOS (padding)
+        # class-dependent, rebuilt from the class names: not saved (checkpoints stay kilobytes, not
+        # C x 77 x width), and ignored when a checkpoint written by CoOp's code has them
+        self.register_buffer("token_prefix", embedding[:, :1, :], persistent=False)  # SOS
+        self.register_buffer("token_suffix", embedding[:, 1 + n_ctx:, :], persistent=False)  # CLASS . EOS
         self.register_buffer("tokenized_prompts", tokenized, persistent=False)
         self.n_cls = n_cls
         self.n_ctx = n_ctx
