@@ -12,7 +12,11 @@ def tokenize(texts, truncate=False):
 
 
 class TextEncoder(nn.Module):
-    """``forward(prompts, tokenized)``: prompts are (N, L, width) embeddings; returns (N, embed_dim)."""
+    """``forward(prompts, tokenized)``: prompts are (N, L, width) embeddings; returns (N, embed_dim).
+
+    ``deep_prompts`` (deep prompt methods such as MaPLe and PromptSRC): a list of (n, width) tensors; before
+    layer ``i + 1`` the sequence positions ``1 .. n`` (the learnable context) are replaced by the i-th one.
+    """
 
     def __init__(self, clip_model):
         super().__init__()
@@ -22,9 +26,18 @@ class TextEncoder(nn.Module):
         self.text_projection = clip_model.text_projection
         self.dtype = clip_model.dtype
 
-    def forward(self, prompts, tokenized_prompts):
-        x = prompts + self.positional_embedding.type(self.dtype)
-        x = self.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)  # NLD -> LND -> NLD
+    def forward(self, prompts, tokenized_prompts, deep_prompts=()):
+        x = (prompts + self.positional_embedding.type(self.dtype)).permute(1, 0, 2)  # NLD -> LND
+        if deep_prompts:
+            for i, block in enumerate(self.transformer.resblocks):
+                if 1 <= i <= len(deep_prompts):
+                    deep = deep_prompts[i - 1]
+                    deep = deep.unsqueeze(1).expand(-1, x.shape[1], -1).type(x.dtype)
+                    x = torch.cat([x[:1], deep, x[1 + deep.shape[0]:]], dim=0)
+                x = block(x)
+        else:
+            x = self.transformer(x)
+        x = x.permute(1, 0, 2)  # LND -> NLD
         x = self.ln_final(x).type(self.dtype)
         eot = tokenized_prompts.argmax(dim=-1)  # the end-of-text token has the largest id
         return x[torch.arange(x.shape[0], device=x.device), eot] @ self.text_projection

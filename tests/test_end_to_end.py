@@ -107,3 +107,24 @@ def test_zero_shot_and_user_errors(pets_root, tiny_clip, tmp_path):
     bad = run_train("--root", str(tmp_path / "nothing"), "--trainer", "CoOp", "--dataset-config-file", PETS,
                     check=False)
     assert bad.returncode == 2 and "DATASETS.md#oxfordpets" in bad.stderr
+
+
+def test_evaluation_encodes_class_prompts_once_until_the_context_changes(tiny_clip):
+    from sempt.clip_loader import load_clip
+    from sempt.prompt_learner import PromptLearner
+    from trainers.coop import CoOpCLIP
+    clip_model = load_clip(tiny_clip["state_dict"], device="cpu")
+    model = CoOpCLIP(PromptLearner(["cat", "dog"], clip_model, ctx_init="a photo of a"), clip_model)
+    calls = []
+    real = model.text_encoder.forward
+    model.text_encoder.forward = lambda *a, **k: calls.append(1) or real(*a, **k)
+    image = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        first = model(image)
+        model(image)
+    assert len(calls) == 1  # the second batch reused the label embeddings
+    with torch.no_grad():
+        model.prompt_learner.ctx.add_(torch.randn_like(model.prompt_learner.ctx))  # e.g. an optimizer step
+        assert not torch.allclose(model(image), first) and len(calls) == 2
+    model(image).sum().backward()  # training always encodes, with gradients
+    assert len(calls) == 3 and model.prompt_learner.ctx.grad is not None

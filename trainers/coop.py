@@ -41,10 +41,24 @@ class CoOpCLIP(nn.Module):
         f = self.image_encoder(image.type(self.dtype))
         return f / f.norm(dim=-1, keepdim=True)
 
+    def cached_text_features(self, encode, name="label"):
+        """``normalise(encode())`` (over the last dimension); without autograd (evaluation) the result is
+        reused until a learnable parameter changes (checked by tensor version counters), so testing encodes
+        the prompts once, not once per batch."""
+        if torch.is_grad_enabled():
+            t = encode()
+            return t / t.norm(dim=-1, keepdim=True)
+        key = tuple((id(p), p._version, p.device) for p in self.prompt_learner.parameters())
+        caches = self.__dict__.setdefault("_text_caches", {})
+        if name not in caches or caches[name][0] != key:
+            t = encode()
+            caches[name] = (key, t / t.norm(dim=-1, keepdim=True))
+        return caches[name][1]
+
     def text_features(self):
         """Normalised label embeddings t_c of the current classes, (C, D)."""
-        t = self.text_encoder(self.prompt_learner(), self.prompt_learner.tokenized_prompts)
-        return t / t.norm(dim=-1, keepdim=True)
+        return self.cached_text_features(
+            lambda: self.text_encoder(self.prompt_learner(), self.prompt_learner.tokenized_prompts))
 
     def forward(self, image):
         return self.logit_scale.exp() * self.encode_image(image) @ self.text_features().t()

@@ -64,20 +64,11 @@ class MultiModalPromptLearner(PromptLearner):
 
 
 class MaPLeCLIP(CoOpCLIP):
-    def encode_text_prompts(self):
-        pl = self.prompt_learner
-        x = pl() + self.text_encoder.positional_embedding.type(self.dtype)
-        x = x.permute(1, 0, 2)  # LND
-        n = pl.n_ctx
-        for i, block in enumerate(self.text_encoder.transformer.resblocks):
-            if 1 <= i < pl.depth_text:  # replace the context positions with this layer's prompts
-                deep = pl.deep_text[i - 1].unsqueeze(1).expand(-1, x.shape[1], -1).type(x.dtype)
-                x = torch.cat([x[:1], deep, x[1 + n:]], dim=0)
-            x = block(x)
-        x = self.text_encoder.ln_final(x.permute(1, 0, 2)).type(self.dtype)
-        eot = pl.tokenized_prompts.argmax(dim=-1)
-        t = x[torch.arange(x.shape[0], device=x.device), eot] @ self.text_encoder.text_projection
-        return t / t.norm(dim=-1, keepdim=True)
+    def text_features(self):
+        """Label embeddings with this layer-wise text prompts (cached in evaluation, see ``CoOpCLIP``)."""
+        return self.cached_text_features(lambda: self.text_encoder(
+            self.prompt_learner(), self.prompt_learner.tokenized_prompts,
+            deep_prompts=list(self.prompt_learner.deep_text)[:self.prompt_learner.depth_text - 1]))
 
     def encode_image_prompts(self, image):
         v = self.image_encoder
@@ -99,7 +90,7 @@ class MaPLeCLIP(CoOpCLIP):
         return f / f.norm(dim=-1, keepdim=True)
 
     def forward(self, image):
-        return self.logit_scale.exp() * self.encode_image_prompts(image) @ self.encode_text_prompts().t()
+        return self.logit_scale.exp() * self.encode_image_prompts(image) @ self.text_features().t()
 
 
 @TRAINER_REGISTRY.register()

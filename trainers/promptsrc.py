@@ -79,7 +79,7 @@ class PromptSRCCLIP(MaPLeCLIP):
 
     def outputs(self, image):
         f = self.encode_image_prompts(image)
-        t = self.encode_text_prompts()
+        t = self.text_features()
         scale = self.logit_scale.exp()
         with torch.no_grad():
             f0 = self.image_encoder(image.type(self.dtype))

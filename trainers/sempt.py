@@ -115,9 +115,9 @@ class SemPTCLIP(CoOpCLIP):
         if self.attr_learner is None:
             return self.attr_embeddings, self.attr_gram
         n_cls = self.hand_features.shape[0]
-        e = self.text_encoder(self.attr_learner(), self.attr_learner.tokenized_prompts).float()
-        e = (e / e.norm(dim=-1, keepdim=True)).view(n_cls, -1, e.shape[-1])
-        return e, None
+        e = self.cached_text_features(
+            lambda: self.text_encoder(self.attr_learner(), self.attr_learner.tokenized_prompts).float(), "attributes")
+        return e.view(n_cls, -1, e.shape[-1]), None
 
     def logits(self, image):
         """``(label_logits, attribute_logits)`` with training's beta and all classes' learned t_c."""

@@ -64,10 +64,8 @@ def benchmark(args):
     for i, (dataset, seed, m, p) in enumerate(jobs, 1):
         extra, e = [], dict(env)
         if m == "sempt":
-            extra = ["TRAINER.SEMPT.ATTRIBUTES_DIR", info["attributes"][p]]
-            extra = [extra[0], osp.dirname(extra[1])]
-            if p:  # noisy attribute answers get their own config name in the output tree
-                e["CFG"] = "world"
+            extra = ["TRAINER.SEMPT.ATTRIBUTES_DIR", osp.dirname(info["attributes"][p])]
+            if p:  # runs with noisy attribute answers get their own output tree
                 e["OUTPUT"] = osp.join(output, f"noise{p:g}")
         scripts = osp.join(REPO, "scripts", m)
         if m == "zsclip":

@@ -8,6 +8,8 @@ outside the repository) and is reused when it is already there:
 - ``attributes_noise<p>/clipworld.json``: the attribute file, produced through the attribute pipeline's
   ``import`` with answers supplied by the world (its ground truth), a fraction ``p`` made wrong or vague.
 """
+import contextlib
+import io
 import json
 import os
 import os.path as osp
@@ -113,17 +115,11 @@ def write_attribute_file(world, directory, noise=0.0, seed=0):
     path = osp.join(directory, "clipworld.json")
     if osp.isfile(path):
         return path
-    import contextlib
-    import io
-    quiet = contextlib.redirect_stdout(io.StringIO())
-    quiet.__enter__()
-    try:
-        return _answer_and_import(world, directory, noise, seed, cats, names, path, export, import_answers)
-    finally:
-        quiet.__exit__(None, None, None)
+    with contextlib.redirect_stdout(io.StringIO()):  # the exchange's instructions are for people
+        return _answer_and_import(world, directory, noise, seed, cats, names, export, import_answers)
 
 
-def _answer_and_import(world, directory, noise, seed, cats, names, path, export, import_answers):
+def _answer_and_import(world, directory, noise, seed, cats, names, export, import_answers):
     rng = random.Random(seed + int(noise * 1000))
     folder = osp.join(directory, "exchange")
     domain = "simple coloured shapes with fill patterns on plain backgrounds"
