@@ -154,7 +154,7 @@ def test_coop_end_to_end_on_a_generated_dataset_through_the_scripts(tiny_clip, t
         proc = subprocess.run(["bash", osp.join(REPO, "scripts", "coop", script), "eurosat", "1", *opts],
                               cwd=str(tmp_path), env=env, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    run = "eurosat/shots_4/CoOp/vit_b16_ep50_ctxv1/seed1"
+    run = "eurosat/shots_4/CoOp/vit_b16_ctxv1/seed1"  # CoOp's base-to-novel config for the ten datasets
     from sempt.results import read_run
     assert read_run(str(tmp_path / "out" / "base2new" / "train_base" / run))["accuracy"] >= 0
     new = read_run(str(tmp_path / "out" / "base2new" / "test_new" / run), test_log=True)
