@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from sempt.text_encoder import tokenize
 
-__all__ = ["PromptLearner", "CLASS_DEPENDENT_BUFFERS"]
+__all__ = ["PromptLearner", "CLASS_DEPENDENT_BUFFERS", "prompt_key"]
 
 CLASS_DEPENDENT_BUFFERS = ("token_prefix", "token_suffix")
 POSITIONS = ("end", "middle", "front")
@@ -26,6 +26,13 @@ def _tokenizer():
 
 def _name_token_count(name):
     return len(_tokenizer().encode(name))
+
+
+def prompt_key(name):
+    """A class name as CLIP's text encoder receives it in a prompt: ``_`` becomes a space, then CLIP's
+    tokenizer cleans, lower-cases and splits it. Names with equal keys ("Beagle", "beagle", "hot_dog",
+    "hot dog") give the same prompt, hence the same embedding."""
+    return tuple(_tokenizer().encode(name.replace("_", " ")))
 
 
 class PromptLearner(nn.Module):
@@ -56,7 +63,8 @@ class PromptLearner(nn.Module):
             ctx_init = ctx_init.replace("_", " ").strip()
             n_ctx = len(ctx_init.split(" "))
             with torch.no_grad():
-                init = embed(tokenize(ctx_init).to(embed.weight.device)).type(dtype)[0, 1:1 + n_ctx].cpu()
+                init = embed(tokenize(ctx_init).to(embed.weight.device)).type(dtype)[0, 1:1 + n_ctx].cpu().clone()
+            # clone: a view would keep (and save) the whole 77-token block behind the n_ctx rows
             ctx_vectors = init.unsqueeze(0).repeat(n_cls, 1, 1) if csc else init
             prompt_prefix = ctx_init
         else:

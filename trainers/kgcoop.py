@@ -1,7 +1,7 @@
 """KgCoOp: Knowledge-guided Context Optimization (Yao et al., CVPR 2023, arXiv 2303.13283).
 
 CoOp plus ``W * (1 - mean_c cos(t_c, t_c^hand))``, pulling the learned label embeddings toward the frozen
-hand-crafted ones (``sempt.templates``). With ``W = 0`` it is CoOp step for step.
+hand-crafted ones (KgCoOp's own template table, ``sempt.templates``). With ``W = 0`` it is CoOp step for step.
 """
 import torch
 import torch.nn.functional as F
@@ -9,7 +9,7 @@ from yacs.config import CfgNode as CN
 
 from sempt.backend import TRAINER_REGISTRY
 from sempt.prompt_trainer import PromptTrainer
-from sempt.templates import hand_prompts
+from sempt.templates import get_template, hand_prompts
 from sempt.text_encoder import encode_texts
 
 from .coop import CoOpCLIP, prompt_learner_from
@@ -42,10 +42,12 @@ class KgCoOpCLIP(CoOpCLIP):
 @TRAINER_REGISTRY.register()
 class KgCoOp(PromptTrainer):
     CFG_SECTION = "KGCOOP"
+    IGNORED_KEYS = (r"bias_vectors$", r"meta_net\.")  # built by KgCoOp's prompt learner, never used
 
     def build_custom_clip(self, classnames, clip_model):
+        print(f"Hand-crafted template (KgCoOp's table): {get_template(self.cfg.DATASET.NAME, 'kgcoop')!r}")
         with torch.no_grad():
-            hand = encode_texts(clip_model.to(self.device), hand_prompts(self.cfg.DATASET.NAME, classnames))
+            hand = encode_texts(clip_model.to(self.device), hand_prompts(self.cfg.DATASET.NAME, classnames, table="kgcoop"))
         return KgCoOpCLIP(prompt_learner_from(self.tcfg, classnames, clip_model), clip_model.cpu(), hand.cpu())
 
     def compute_loss(self, image, label):

@@ -6,11 +6,14 @@ replace the context positions of the text sequence, and their projections replac
 CLIP's own transformer blocks are run one by one from here (the ``clip`` package is not modified); widths
 come from the model, so any ViT backbone works. ``VISION_PROMPTS False`` with ``PROMPT_DEPTH 1`` is CoOp.
 """
+import copy
+
 import torch
 import torch.nn as nn
 from yacs.config import CfgNode as CN
 
 from sempt.backend import TRAINER_REGISTRY
+from sempt.checkpoint import KeyRenames
 from sempt.config import ConfigError
 from sempt.prompt_learner import PromptLearner
 from sempt.prompt_trainer import PromptTrainer
@@ -49,12 +52,18 @@ class MultiModalPromptLearner(PromptLearner):
             raise ConfigError(f"TRAINER.MAPLE.PROMPT_DEPTH must be in [1, {n_layers}], got {depth}")
         self.depth, self.vision = depth, vision
         self.depth_text = self.depth_vision = depth
-        dtype = clip_model.dtype
-        self.proj = nn.Linear(text_width, vis_width).to(dtype) if vision else None
-        self.deep_text = nn.ParameterList(
-            [nn.Parameter(torch.empty(n_ctx, text_width, dtype=dtype).normal_(std=0.02)) for _ in range(depth - 1)])
-        self.deep_proj = nn.ModuleList(
-            [nn.Linear(text_width, vis_width).to(dtype) for _ in range(depth - 1)] if vision else [])
+        # As in MaPLe's code: the first projection is in CLIP's dtype; the deeper text prompts and their
+        # projections are fp32 parameters (cast to CLIP's dtype where they are used, so fp16 updates are not
+        # lost to rounding), and the deeper projections start as copies of one freshly initialised layer.
+        self.proj = nn.Linear(text_width, vis_width).to(clip_model.dtype) if vision else None
+        self.deep_text = nn.ParameterList([nn.Parameter(torch.empty(n_ctx, text_width)) for _ in range(depth - 1)])
+        for p in self.deep_text:
+            nn.init.normal_(p, std=0.02)
+        if vision and depth > 1:
+            first = nn.Linear(text_width, vis_width)
+            self.deep_proj = nn.ModuleList([copy.deepcopy(first) for _ in range(depth - 1)])
+        else:
+            self.deep_proj = nn.ModuleList()
 
     def vision_prompts(self):
         """Input-layer vision prompts and one per deeper layer (empty lists without vision prompts)."""
@@ -96,6 +105,12 @@ class MaPLeCLIP(CoOpCLIP):
 @TRAINER_REGISTRY.register()
 class MaPLe(PromptTrainer):
     CFG_SECTION = "MAPLE"
+    # MaPLe's layout: the whole model registered as "MultiModalPromptLearner" (only learned tensors saved here)
+    CHECKPOINT_NAME = "MultiModalPromptLearner"
+    CHECKPOINT_KEYS = KeyRenames([("ctx", "prompt_learner.ctx"), ("proj", "prompt_learner.proj"),
+                                  ("deep_text.#", "prompt_learner.compound_prompts_text.#"),
+                                  ("deep_proj.#", "prompt_learner.compound_prompt_projections.#")])
+    IGNORED_KEYS = (r"(image_encoder|text_encoder)\.", r"logit_scale$")  # MaPLe's files also hold the frozen CLIP
 
     def build_custom_clip(self, classnames, clip_model):
         S = self.tcfg

@@ -6,9 +6,10 @@ IMAGE_LOSS_WEIGHT * L1(f, f_frozen) + KL(zero-shot logits || prompted logits)``,
 aggregation (GPA): the learnable parameters after every epoch are averaged with Gaussian weights over the
 epochs (``GPA_MEAN``, ``GPA_STD``), and the average is what the last checkpoint holds and what is tested.
 Only the learnable parameters are aggregated, never the frozen CLIP. The frozen text targets average the
-frozen features of ``TEACHER_TEMPLATES`` (the original averages CLIP's 80 ImageNet templates; here the
-dataset's hand template plus a few generic ones, configurable).
+frozen features of ``TEACHER_TEMPLATES``: by default PromptSRC's own list of 60 ImageNet templates
+(``sempt.templates.imagenet_templates``), as in the original.
 """
+import copy
 import math
 
 import torch
@@ -17,17 +18,14 @@ import torch.nn.functional as F
 from yacs.config import CfgNode as CN
 
 from sempt.backend import TRAINER_REGISTRY
+from sempt.checkpoint import KeyRenames
 from sempt.config import ConfigError
 from sempt.prompt_learner import CLASS_DEPENDENT_BUFFERS, PromptLearner
 from sempt.prompt_trainer import PromptTrainer
-from sempt.templates import get_template
+from sempt.templates import get_template, imagenet_templates
 from sempt.text_encoder import encode_texts
 
 from .maple import MaPLeCLIP
-
-GENERIC_TEMPLATES = ["a photo of a {}.", "a close-up photo of a {}.", "a photo of the large {}.",
-                     "a photo of the small {}.", "a bright photo of a {}.", "a cropped photo of a {}."]
-
 
 def extend_cfg(cfg):
     """TRAINER.PROMPTSRC keys, with PromptSRC's published base-to-novel defaults."""
@@ -42,7 +40,9 @@ def extend_cfg(cfg):
     S.IMAGE_LOSS_WEIGHT = 10
     S.GPA_MEAN = 15
     S.GPA_STD = 1
-    S.TEACHER_TEMPLATES = ("hand",) + tuple(GENERIC_TEMPLATES)  # "hand": the dataset's own template
+    # templates averaged for the frozen text targets: "imagenet" = PromptSRC's 60 ImageNet templates (the
+    # original), "hand" = the dataset's hand-crafted template, or any template with "{}"
+    S.TEACHER_TEMPLATES = ("imagenet",)
 
 
 class IndependentPromptLearner(PromptLearner):
@@ -59,10 +59,9 @@ class IndependentPromptLearner(PromptLearner):
                                 ("VISION", depth_vision, len(visual.transformer.resblocks))):
             if not 1 <= d <= layers:
                 raise ConfigError(f"TRAINER.PROMPTSRC.PROMPT_DEPTH_{name} must be in [1, {layers}], got {d}")
-        dtype = clip_model.dtype
 
-        def tokens(n, width):
-            return nn.Parameter(torch.empty(n, width, dtype=dtype).normal_(std=0.02))
+        def tokens(n, width):  # fp32 as in PromptSRC's code, cast to CLIP's dtype where used
+            return nn.Parameter(torch.empty(n, width).normal_(std=0.02))
         self.depth_text, self.depth_vision = depth_text, depth_vision
         self.deep_text = nn.ParameterList([tokens(self.n_ctx, tw) for _ in range(depth_text - 1)])
         self.vis_ctx = tokens(n_ctx_vision, vw)
@@ -88,6 +87,24 @@ class PromptSRCCLIP(MaPLeCLIP):
         return scale * f @ t.t(), f, t, f0, zs_logits
 
 
+def teacher_templates(names, dataset_name):
+    """The templates named by TRAINER.PROMPTSRC.TEACHER_TEMPLATES, expanded."""
+    out = []
+    for t in names:
+        if t == "imagenet":
+            out += imagenet_templates()
+        elif t == "hand":
+            out.append(get_template(dataset_name))
+        elif "{}" in t:
+            out.append(t)
+        else:
+            raise ConfigError(f"TRAINER.PROMPTSRC.TEACHER_TEMPLATES: {t!r} is neither 'imagenet', 'hand' nor a "
+                              "template with '{}'")
+    if not out:
+        raise ConfigError("TRAINER.PROMPTSRC.TEACHER_TEMPLATES is empty: use ('imagenet',), PromptSRC's own")
+    return out
+
+
 def gaussian_weights(n_epochs, mean, std):
     """Normalised Gaussian pdf at epochs 1..n (PromptSRC's GPA weights)."""
     w = [math.exp(-0.5 * ((e - mean) / std) ** 2) for e in range(1, n_epochs + 1)]
@@ -100,18 +117,29 @@ def gaussian_weights(n_epochs, mean, std):
 @TRAINER_REGISTRY.register()
 class PromptSRC(PromptTrainer):
     CFG_SECTION = "PROMPTSRC"
+    # PromptSRC's layout: the whole model registered as "VLPromptLearner", deep prompts inside CLIP's blocks
+    # (only learned tensors are saved here; its files also hold the frozen CLIP and a second image encoder)
+    CHECKPOINT_NAME = "VLPromptLearner"
+    CHECKPOINT_KEYS = KeyRenames([
+        ("ctx", "prompt_learner.ctx"), ("vis_ctx", "image_encoder.VPT"),
+        ("deep_text.#", "text_encoder.transformer.resblocks.#.VPT_shallow", 1),
+        ("deep_vis.#", "image_encoder.transformer.resblocks.#.VPT_shallow", 1)])
+    IGNORED_KEYS = (r"(image_encoder|text_encoder|prompt_learner\.ZS_image_encoder)\.", r"logit_scale$")
 
     def build_custom_clip(self, classnames, clip_model):
         S = self.tcfg
         pl = IndependentPromptLearner(classnames, clip_model, S.N_CTX_TEXT, S.CTX_INIT, S.N_CTX_VISION,
                                       S.PROMPT_DEPTH_TEXT, S.PROMPT_DEPTH_VISION)
-        templates = [get_template(self.cfg.DATASET.NAME) if t == "hand" else t for t in S.TEACHER_TEMPLATES]
+        templates = teacher_templates(S.TEACHER_TEMPLATES, self.cfg.DATASET.NAME)
         clip_model = clip_model.to(self.device)
+        # the original encodes its teacher prompts with an fp32 copy of CLIP, whatever PREC says
+        teacher_clip = clip_model if clip_model.dtype == torch.float32 else copy.deepcopy(clip_model).float()
         with torch.no_grad():
-            feats = [encode_texts(clip_model, [t.format(c.replace("_", " ")) for c in classnames], normalize=False)
-                     for t in templates]
-            teacher = torch.stack(feats).float().mean(0)
-            teacher = (teacher / teacher.norm(dim=-1, keepdim=True)).cpu()
+            feats = [encode_texts(teacher_clip, [t.replace("{}", c.replace("_", " ")) for c in classnames],
+                                  normalize=False) for t in templates]
+        del teacher_clip
+        teacher = torch.stack(feats).float().mean(0)
+        teacher = (teacher / teacher.norm(dim=-1, keepdim=True)).cpu()
         self.gpa_weights = gaussian_weights(self.cfg.OPTIM.MAX_EPOCH, S.GPA_MEAN, S.GPA_STD)
         self.gpa_state = None
         return PromptSRCCLIP(pl, clip_model.cpu(), teacher)

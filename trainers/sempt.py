@@ -28,9 +28,9 @@ from sempt.attributes import attribute_file_for, load_attributes
 from sempt.backend import TRAINER_REGISTRY
 from sempt.clip_loader import resolve_clip_file
 from sempt.config import ConfigError
-from sempt.prompt_learner import PromptLearner
+from sempt.prompt_learner import PromptLearner, prompt_key
 from sempt.prompt_trainer import PromptTrainer
-from sempt.templates import hand_prompts
+from sempt.templates import TEMPLATE_TABLES, get_template, hand_prompts
 from sempt.text_encoder import encode_texts
 
 from .coop import CoOpCLIP
@@ -61,6 +61,7 @@ def extend_cfg(cfg):
     S.MU = 0.0  # weight of the pull toward hand-crafted label embeddings (KgCoOp-style)
     S.INFERENCE = "dynamic"  # dynamic, label, attribute or ensemble
     S.UNSEEN_LABEL = "learned"  # label part t_c of unseen classes: learned context or frozen hand prompt
+    S.HAND_TEMPLATES = "coop"  # template table of the hand prompts (MU term, UNSEEN_LABEL hand): coop or kgcoop
     S.EMBED_CACHE = ""  # folder of the attribute-embedding cache (default ~/.cache/sempt/attribute_embeddings)
 
 
@@ -160,6 +161,9 @@ class SemPT(PromptTrainer):
                 raise ConfigError(f"TRAINER.SEMPT.{key} must be one of {allowed}, got {value!r}")
         if not 0.0 <= S.BETA <= 1.0 or S.BETA_TEST > 1.0:
             raise ConfigError(f"TRAINER.SEMPT.BETA must be in [0, 1] (got {S.BETA}); BETA_TEST in [0, 1] or negative")
+        if S.HAND_TEMPLATES not in TEMPLATE_TABLES:
+            raise ConfigError(f"TRAINER.SEMPT.HAND_TEMPLATES must be one of {sorted(TEMPLATE_TABLES)}, "
+                              f"got {S.HAND_TEMPLATES!r}")
         if S.TAU <= 0:
             raise ConfigError(f"TRAINER.SEMPT.TAU must be positive, got {S.TAU}")
         if S.ENCODING == "prompted" and S.CSC:
@@ -184,7 +188,8 @@ class SemPT(PromptTrainer):
         clip_model = clip_model.to(self.device)
         prompt_learner = PromptLearner(classnames, clip_model, n_ctx=S.N_CTX, ctx_init=S.CTX_INIT, csc=S.CSC,
                                        class_token_position=S.CLASS_TOKEN_POSITION)
-        hand = encode_texts(clip_model, hand_prompts(cfg.DATASET.NAME, classnames)).float().cpu()
+        print(f"Hand-crafted template ({S.HAND_TEMPLATES} table): {get_template(cfg.DATASET.NAME, S.HAND_TEMPLATES)!r}")
+        hand = encode_texts(clip_model, hand_prompts(cfg.DATASET.NAME, classnames, S.HAND_TEMPLATES)).float().cpu()
         emb, attr_learner = None, None
         if S.ENCODING == "frozen":
             cache_dir = S.EMBED_CACHE or default_cache_dir()
@@ -225,13 +230,19 @@ class SemPT(PromptTrainer):
 
     # --- inference -----------------------------------------------------------------------------------
     def set_seen_classes(self, seen_names):
+        """Mark the evaluated classes whose prompt equals one seen in training. Names are compared as the
+        tokenizer sees them (``prompt_key``), so "Beagle"/"beagle" or "hot_dog"/"hot dog" count as seen."""
         classnames = self.dm.dataset.classnames
-        seen = set(seen_names)
-        self.model.seen.copy_(torch.tensor([c in seen for c in classnames], device=self.model.seen.device))
+        seen_keys = {prompt_key(c) for c in seen_names}
+        seen = [prompt_key(c) in seen_keys for c in classnames]
+        exact = sum(c in set(seen_names) for c in classnames)
+        print(f"Seen classes: {sum(seen)} of {len(classnames)} evaluated classes match a training class "
+              f"({exact} by exact name, {sum(seen) - exact} more after normalising case, '_' and spacing)")
+        self.model.seen.copy_(torch.tensor(seen, device=self.model.seen.device))
 
     def load_model(self, directory, epoch=None):
         super().load_model(directory, epoch)
-        ckpt = getattr(self, "loaded_checkpoints", {}).get(self.MODEL_NAME)
+        ckpt = getattr(self, "loaded_checkpoints", {}).get(self.checkpoint_name)
         if ckpt is not None:
             if "classnames" not in ckpt:
                 raise ConfigError(f"The checkpoint in {directory} does not record the classes seen in training "
@@ -242,9 +253,14 @@ class SemPT(PromptTrainer):
         seen = int(self.model.seen.sum().item())
         total = self.model.seen.numel()
         mode = self.model.mode
+        if self.model.unseen_label == "hand":
+            label_part = (f"the frozen hand-crafted prompt {get_template(self.cfg.DATASET.NAME, self.tcfg.HAND_TEMPLATES)!r}"
+                          " as their label part")
+        else:
+            label_part = "the learned context as their label part"
         if mode == "dynamic":
             print(f"SemPT inference (dynamic): {seen} of {total} evaluated classes via label embeddings (seen in "
-                  f"training), {total - seen} via attribute-enhanced embeddings (unseen)")
+                  f"training), {total - seen} via attribute-enhanced embeddings (unseen; {label_part})")
         else:
             print(f"SemPT inference ({mode}): all {total} classes use the {mode} path ({seen} seen in training)")
         return super().test(split)
