@@ -7,6 +7,7 @@ never runs pickled code.
 """
 import os
 import os.path as osp
+import re
 import shutil
 from collections import OrderedDict
 
@@ -15,13 +16,54 @@ import torch
 from sempt.fileio import atomic_write_text, mkdir_if_missing
 
 __all__ = [
-    "CheckpointError", "save_checkpoint", "load_checkpoint", "resume_from_checkpoint",
+    "CheckpointError", "KeyRenames", "save_checkpoint", "load_checkpoint", "resume_from_checkpoint",
     "load_pretrained_weights", "checkpoint_path",
 ]
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, unreadable or does not fit the model."""
+
+
+class KeyRenames:
+    """Renames state-dict keys between this repository's modules and another code base's checkpoint layout.
+
+    Each rule is ``(ours, theirs)`` or ``(ours, theirs, offset)``: key patterns in which ``#`` stands for a
+    layer index (their index = ours + ``offset``). A rule matches a whole key or a prefix of it followed by
+    ``.``; the first matching rule wins. ``to_theirs`` maps every key (unmatched ones pass unchanged);
+    ``to_ours`` returns ``None`` for a key that no rule produces.
+    """
+
+    def __init__(self, rules):
+        self.rules = [(rule[0], rule[1], rule[2] if len(rule) > 2 else 0) for rule in rules]
+
+    @staticmethod
+    def _regex(pattern):
+        return re.compile("^" + re.escape(pattern).replace("\\#", "#").replace("#", r"(\d+)") + r"(\..*)?$")
+
+    @classmethod
+    def _rename(cls, key, src, dst, offset):
+        m = cls._regex(src).match(key)
+        if m is None:
+            return None
+        groups = m.groups()
+        index, rest = (groups[0], groups[1]) if "#" in src else (None, groups[0])
+        out = dst.replace("#", str(int(index) + offset)) if index is not None else dst
+        return out + (rest or "")
+
+    def to_theirs(self, key):
+        for ours, theirs, offset in self.rules:
+            out = self._rename(key, ours, theirs, offset)
+            if out is not None:
+                return out
+        return key
+
+    def to_ours(self, key):
+        for ours, theirs, offset in self.rules:
+            out = self._rename(key, theirs, ours, -offset)
+            if out is not None:
+                return out
+        return None
 
 
 def checkpoint_path(directory, name, epoch=None):
@@ -88,13 +130,15 @@ def load_checkpoint(fpath, map_location=None):
         ) from e
 
 
-def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
-    """Restore model, optimizer and scheduler from the file named in ``fdir/checkpoint``; return the epoch."""
+def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None, translate=None):
+    """Restore model, optimizer and scheduler from the file named in ``fdir/checkpoint``; return the epoch.
+    ``translate(state_dict, path)`` maps the file's keys to the model's (another code base's layout)."""
     with open(osp.join(fdir, "checkpoint"), "r") as f:
         fpath = osp.join(fdir, f.readline().strip())
     print(f'Loading checkpoint from "{fpath}"')
     checkpoint = load_checkpoint(fpath)
-    model.load_state_dict(checkpoint["state_dict"])
+    state_dict = checkpoint["state_dict"]
+    model.load_state_dict(translate(state_dict, fpath) if translate else state_dict, strict=translate is None)
     print("Loaded model weights")
     if optimizer is not None and checkpoint.get("optimizer") is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])

@@ -13,12 +13,15 @@ sub-modules listed in ``LEARNABLE`` (default ``("prompt_learner",)``). Optionall
   names (class-dependent buffers are dropped and rebuilt from the evaluated label space).
 """
 import os.path as osp
+import re
+from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
 
 from sempt.backend import TrainerX, build_lr_scheduler, build_optimizer, compute_accuracy
-from sempt.checkpoint import CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint
+from sempt.checkpoint import (CheckpointError, KeyRenames, checkpoint_path, load_checkpoint, resume_from_checkpoint,
+                              save_checkpoint)
 from sempt.clip_loader import effective_precision, load_clip
 from sempt.config import ConfigError
 from sempt.prompt_learner import CLASS_DEPENDENT_BUFFERS
@@ -29,7 +32,8 @@ __all__ = ["PromptTrainer"]
 class PromptTrainer(TrainerX):
     CFG_SECTION = None  # e.g. "COOP": the trainer's keys live under cfg.TRAINER.<CFG_SECTION>
     LEARNABLE = ("prompt_learner",)
-    MODEL_NAME = "prompt_learner"  # the registered name: checkpoints go to <output>/<MODEL_NAME>/
+    MODEL_NAME = "prompt_learner"  # the sub-module of the model that holds what is learned
+    CHECKPOINT_NAME = None  # its registered name, the folder of its checkpoints (default: MODEL_NAME)
     CLASS_DEPENDENT = CLASS_DEPENDENT_BUFFERS
 
     # --- configuration -------------------------------------------------------------------------------
@@ -49,6 +53,10 @@ class PromptTrainer(TrainerX):
     @property
     def precision(self):
         return effective_precision(self.tcfg.get("PREC", "fp32"), self.device)
+
+    @property
+    def checkpoint_name(self):
+        return self.CHECKPOINT_NAME or self.MODEL_NAME
 
     # --- model ---------------------------------------------------------------------------------------
     def load_clip_model(self):
@@ -87,7 +95,7 @@ class PromptTrainer(TrainerX):
         self.model.to(self.device)
         self.optim = build_optimizer(self.learnable_parameters(), cfg.OPTIM) if n_learn else None
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM) if self.optim is not None else None
-        self.register_model(self.MODEL_NAME, module, self.optim, self.sched)
+        self.register_model(self.checkpoint_name, module, self.optim, self.sched)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
         self.train_classnames = list(classnames)
 
@@ -122,13 +130,54 @@ class PromptTrainer(TrainerX):
         return self.model(input)
 
     # --- checkpoints ---------------------------------------------------------------------------------
+    # Files are written in the original code base's layout (folder = CHECKPOINT_NAME, keys renamed by
+    # CHECKPOINT_KEYS), holding only what is learned, so the original's load_model reads them; files
+    # written by the original (which may hold the whole frozen CLIP too) or by older versions of this
+    # repository (LEGACY_KEYS) load here. Class-dependent buffers are never saved and always rebuilt.
+    CHECKPOINT_KEYS = KeyRenames([])  # our key -> the original's
+    LEGACY_KEYS = KeyRenames([])  # other layouts accepted on load: our key <- theirs
+    IGNORED_KEYS = ()  # regexes: keys in the original's files that hold nothing learned (frozen CLIP, unused)
+
+    def checkpoint_state(self, name):
+        """The learned state of registered model ``name`` in the checkpoint layout."""
+        return OrderedDict((self.CHECKPOINT_KEYS.to_theirs(k), v) for k, v in self._models[name].state_dict().items()
+                           if k.split(".")[-1] not in self.CLASS_DEPENDENT)
+
+    def state_from_checkpoint(self, name, state_dict, path):
+        """``state_dict`` of a file in any accepted layout, renamed to the keys of registered model ``name``.
+        Raises ``CheckpointError`` when a learned tensor is missing or a key is not understood."""
+        own = set(self._models[name].state_dict())
+        out, unknown, ignored = OrderedDict(), [], 0
+        for key, value in state_dict.items():
+            key = key[7:] if key.startswith("module.") else key
+            if key.split(".")[-1] in self.CLASS_DEPENDENT:
+                continue
+            ours = self.CHECKPOINT_KEYS.to_ours(key) or self.LEGACY_KEYS.to_ours(key)
+            if ours is None and key in own and self.CHECKPOINT_KEYS.to_theirs(key) == key:
+                ours = key
+            if ours is not None and ours in own:
+                out[ours] = value
+            elif any(re.match(pattern, key) for pattern in self.IGNORED_KEYS):
+                ignored += 1
+            else:
+                unknown.append(key)
+        missing = sorted(k for k in own if k not in out and k.split(".")[-1] not in self.CLASS_DEPENDENT)
+        if missing or unknown:
+            raise CheckpointError(
+                f"{path} does not fit {type(self).__name__}'s {name}: missing {missing[:8]}, not understood "
+                f"{unknown[:8]}. Was it trained with another trainer or different N_CTX/CSC/depth settings?")
+        if ignored:
+            print(f"Ignored {ignored} tensors of {path} that hold nothing learned (frozen CLIP weights or "
+                  "modules the original builds but never uses)")
+        return out
+
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
         """Dassl's layout and keys, plus ``classnames`` (the label space seen in training)."""
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
             save_checkpoint(
                 {
-                    "state_dict": self._models[name].state_dict(),
+                    "state_dict": self.checkpoint_state(name),
                     "epoch": epoch + 1,
                     "optimizer": optim.state_dict() if optim is not None else None,
                     "scheduler": sched.state_dict() if sched is not None else None,
@@ -141,6 +190,19 @@ class PromptTrainer(TrainerX):
                 model_name=model_name,
             )
 
+    def resume_model_if_exist(self, directory):
+        names = self.get_model_names()
+        if not all(osp.exists(osp.join(directory, name, "checkpoint")) for name in names):
+            print("No checkpoint found, train from scratch")
+            return 0
+        print(f"Found checkpoint at {directory} (will resume training)")
+        start_epoch = 0
+        for name in names:
+            start_epoch = resume_from_checkpoint(
+                osp.join(directory, name), self._models[name], self._optims[name], self._scheds[name],
+                translate=lambda sd, path, name=name: self.state_from_checkpoint(name, sd, path))
+        return start_epoch
+
     def load_model(self, directory, epoch=None):
         """Load learned weights for evaluation, whatever the evaluated class names are."""
         if not directory:
@@ -150,14 +212,7 @@ class PromptTrainer(TrainerX):
         for name in self.get_model_names():
             path = checkpoint_path(directory, name, epoch)
             checkpoint = load_checkpoint(path)
-            state_dict = {k: v for k, v in checkpoint["state_dict"].items()
-                          if k.split(".")[-1] not in self.CLASS_DEPENDENT}
-            module = self._models[name]
-            missing, unexpected = module.load_state_dict(state_dict, strict=False)
-            missing = [k for k in missing if k.split(".")[-1] not in self.CLASS_DEPENDENT]
-            if missing or unexpected:
-                raise CheckpointError(
-                    f"{path} does not fit {type(self).__name__}'s {name}: missing {missing}, unexpected "
-                    f"{unexpected}. Was it trained with another trainer or different N_CTX/CSC settings?")
+            state = self.state_from_checkpoint(name, checkpoint["state_dict"], path)
+            self._models[name].load_state_dict(state, strict=False)
             print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
             self.loaded_checkpoints[name] = checkpoint

@@ -50,8 +50,21 @@ def test_cocoop_base_to_new_end_to_end(pets_root, tiny_clip, tmp_path):
             tiny_clip["state_dict"], *TINY_OPTS, "DATASET.NUM_SHOTS", "2"]
     run_train("--output-dir", base, *args, "DATASET.SUBSAMPLE_CLASSES", "base")
     sd = torch.load(osp.join(base, "prompt_learner", "model.pth.tar-2"), weights_only=True)["state_dict"]
-    assert "meta_net.0.weight" in sd and "token_prefix" not in sd and "token_suffix" not in sd
+    # CoCoOp's own key names, so the original code loads this file (and not a random meta-net)
+    assert {"meta_net.linear1.weight", "meta_net.linear2.bias"} <= set(sd)
+    assert "token_prefix" not in sd and "token_suffix" not in sd
+    assert sd["ctx"].untyped_storage().nbytes() == sd["ctx"].numel() * sd["ctx"].element_size()  # no 77-token block
     assert osp.getsize(osp.join(base, "prompt_learner", "model.pth.tar-2")) < 100_000  # prompts only, no CLIP
     proc = run_train("--output-dir", tmp_path / "new", "--model-dir", base, "--load-epoch", 2, "--eval-only", *args,
                      "DATASET.SUBSAMPLE_CLASSES", "new")
     assert "* total: 9" in proc.stdout
+    # a file with this repository's earlier meta-net names ("meta_net.0" / "meta_net.2") still loads, to the
+    # same result
+    legacy = tmp_path / "legacy"
+    (legacy / "prompt_learner").mkdir(parents=True)
+    ckpt = torch.load(osp.join(base, "prompt_learner", "model.pth.tar-2"), weights_only=True)
+    ckpt["state_dict"] = {k.replace("linear1", "0").replace("linear2", "2"): v for k, v in ckpt["state_dict"].items()}
+    torch.save(ckpt, legacy / "prompt_learner" / "model.pth.tar-2")
+    again = run_train("--output-dir", tmp_path / "new2", "--model-dir", legacy, "--load-epoch", 2, "--eval-only",
+                      *args, "DATASET.SUBSAMPLE_CLASSES", "new")
+    assert again.stdout.split("* accuracy:")[1].split("\n")[0] == proc.stdout.split("* accuracy:")[1].split("\n")[0]

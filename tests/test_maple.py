@@ -55,10 +55,30 @@ def test_maple_base_to_new_end_to_end(pets_root, tiny_clip, tmp_path):
             "MODEL.BACKBONE.NAME", tiny_clip["state_dict"], *TINY_OPTS, "DATASET.NUM_SHOTS", "2",
             "TRAINER.MAPLE.PROMPT_DEPTH", "1"]  # the tiny CLIP has one layer
     run_train("--output-dir", base, *args, "DATASET.SUBSAMPLE_CLASSES", "base")
-    sd = torch.load(osp.join(base, "prompt_learner", "model.pth.tar-2"), weights_only=True)["state_dict"]
-    assert "proj.weight" in sd and sd["ctx"].shape == (2, 64)
+    # MaPLe's own layout: folder MultiModalPromptLearner, keys of its whole model, learned tensors only
+    path = osp.join(base, "MultiModalPromptLearner", "model.pth.tar-2")
+    ckpt = torch.load(path, weights_only=True)
+    assert set(ckpt["state_dict"]) == {"prompt_learner.ctx", "prompt_learner.proj.weight", "prompt_learner.proj.bias"}
+    assert ckpt["state_dict"]["prompt_learner.ctx"].shape == (2, 64)
     proc = run_train("--output-dir", tmp_path / "new", "--model-dir", base, "--load-epoch", 2, "--eval-only", *args,
                      "DATASET.SUBSAMPLE_CLASSES", "new")
     assert "* total: 9" in proc.stdout
+    # a file as MaPLe's code writes it (the whole model: frozen CLIP and class-dependent tokens too) loads
+    # to the same result; a key nobody knows is refused
+    full = tmp_path / "original"
+    (full / "MultiModalPromptLearner").mkdir(parents=True)
+    ckpt["state_dict"].update({"image_encoder.conv1.weight": torch.zeros(1), "text_encoder.ln_final.bias":
+                               torch.zeros(1), "logit_scale": torch.zeros(()), "prompt_learner.token_prefix":
+                               torch.zeros(1)})
+    torch.save(ckpt, full / "MultiModalPromptLearner" / "model.pth.tar-2")
+    again = run_train("--output-dir", tmp_path / "new2", "--model-dir", full, "--load-epoch", 2, "--eval-only", *args,
+                      "DATASET.SUBSAMPLE_CLASSES", "new")
+    assert "Ignored 3 tensors" in again.stdout
+    assert again.stdout.split("* accuracy:")[1][:8] == proc.stdout.split("* accuracy:")[1][:8]
+    ckpt["state_dict"]["prompt_learner.surprise"] = torch.zeros(1)
+    torch.save(ckpt, full / "MultiModalPromptLearner" / "model.pth.tar-2")
+    refused = run_train("--output-dir", tmp_path / "new3", "--model-dir", full, "--load-epoch", 2, "--eval-only",
+                        *args, "DATASET.SUBSAMPLE_CLASSES", "new", check=False)
+    assert refused.returncode != 0 and "prompt_learner.surprise" in refused.stdout + refused.stderr
     bad = run_train("--output-dir", tmp_path / "bad", *args[:-2], "TRAINER.MAPLE.PROMPT_DEPTH", "9", check=False)
     assert bad.returncode == 2 and "PROMPT_DEPTH must be in [1, 1]" in bad.stderr

@@ -7,12 +7,15 @@ encoder together, in chunks of at most ``TRAINER.COCOOP.TEXT_CHUNK`` sequences (
 Memory grows with B x C x 77 x width activations (kept for backward in training): lower TEXT_CHUNK
 or the batch size when it does not fit; the results do not change.
 """
+from collections import OrderedDict
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from yacs.config import CfgNode as CN
 
 from sempt.backend import TRAINER_REGISTRY
+from sempt.checkpoint import KeyRenames
 from sempt.prompt_learner import PromptLearner
 from sempt.prompt_trainer import PromptTrainer
 
@@ -35,8 +38,10 @@ class ConditionalPromptLearner(PromptLearner):
         super().__init__(classnames, clip_model, n_ctx=n_ctx, ctx_init=ctx_init)
         vis_dim = clip_model.visual.output_dim
         ctx_dim = clip_model.ln_final.weight.shape[0]
-        self.meta_net = nn.Sequential(nn.Linear(vis_dim, vis_dim // 16), nn.ReLU(inplace=True),
-                                      nn.Linear(vis_dim // 16, ctx_dim)).to(clip_model.dtype)
+        # CoCoOp's layer names, so checkpoints load in either code base
+        self.meta_net = nn.Sequential(OrderedDict([
+            ("linear1", nn.Linear(vis_dim, vis_dim // 16)), ("relu", nn.ReLU(inplace=True)),
+            ("linear2", nn.Linear(vis_dim // 16, ctx_dim))])).to(clip_model.dtype)
 
     def forward(self, image_features):
         """(B, C, L, width) prompts for unit image features (B, vis_dim)."""
@@ -68,6 +73,7 @@ class CoCoOpCLIP(CoOpCLIP):
 @TRAINER_REGISTRY.register()
 class CoCoOp(PromptTrainer):
     CFG_SECTION = "COCOOP"
+    LEGACY_KEYS = KeyRenames([("meta_net.linear1", "meta_net.0"), ("meta_net.linear2", "meta_net.2")])
 
     def build_custom_clip(self, classnames, clip_model):
         S = self.tcfg
