@@ -106,7 +106,7 @@ def test_kgcoop_penalty_targets_kgcoops_templates(monkeypatch):
     seen = []
     monkeypatch.setattr(kg, "encode_texts", lambda model, texts: seen.extend(texts) or torch.zeros(len(texts), 64))
     fake = types.SimpleNamespace(cfg=types.SimpleNamespace(DATASET=types.SimpleNamespace(NAME="DescribableTextures")),
-                                 device="cpu", tcfg=types.SimpleNamespace(N_CTX=4, CTX_INIT="a photo of a", CSC=False,
+                                 device="cpu", tcfg=types.SimpleNamespace(N_CTX=4, CTX_INIT="a photo of a", CSC=False, ORIGINAL_RNG=False,
                                                                           CLASS_TOKEN_POSITION="end"))
     kg.KgCoOp.build_custom_clip(fake, ["banded", "woven"], build_random_clip())
     assert seen == ["a photo of a banded, a type of texture.", "a photo of a woven, a type of texture."]
@@ -186,3 +186,34 @@ def test_key_renames_round_trip():
     assert k.to_theirs("vis_ctx") == "image_encoder.VPT" and k.to_ours("prompt_learner.ctx") == "ctx"
     assert k.to_ours("image_encoder.transformer.resblocks.3.attn.in_proj_weight") is None
     assert k.to_theirs("unrelated.weight") == "unrelated.weight"
+
+
+def test_kgcoop_original_rng_replays_the_constructors_draws(monkeypatch):
+    """With ORIGINAL_RNG the generator ends where KgCoOp's constructor leaves it: after its context, the
+    unused bias vector, a second CLIP, the unused meta-net and adapter; without it, right after the context."""
+    import torch.nn as nn
+    from clip.model import build_model
+    import trainers.kgcoop as kg
+    monkeypatch.setattr(kg, "encode_texts", lambda model, texts: torch.zeros(len(texts), 64))
+    clip_model = build_random_clip(layers=2, vision_layers=2)
+
+    def build(original_rng):
+        fake = types.SimpleNamespace(
+            cfg=types.SimpleNamespace(DATASET=types.SimpleNamespace(NAME="OxfordPets")), device="cpu",
+            tcfg=types.SimpleNamespace(N_CTX=4, CTX_INIT="", CSC=False, CLASS_TOKEN_POSITION="end",
+                                       ORIGINAL_RNG=original_rng))
+        torch.manual_seed(3)
+        model = kg.KgCoOp.build_custom_clip(fake, ["cat", "dog"], clip_model)
+        return model.prompt_learner.ctx.detach().clone(), torch.get_rng_state()
+
+    ctx_plain, state_plain = build(False)
+    ctx_orig, state_orig = build(True)
+    assert torch.equal(ctx_plain, ctx_orig)  # the learned context itself is drawn first, unchanged
+    torch.manual_seed(3)
+    torch.empty(4, 64).normal_(std=0.02)  # the random context (N_CTX 4)
+    assert torch.equal(torch.get_rng_state(), state_plain)
+    torch.empty(1, 512).normal_(std=0.02)  # KgCoOp: bias_vectors
+    build_model(clip_model.state_dict())  # KgCoOp: load_clip_to_cpu a second time
+    nn.Linear(512, 512)  # KgCoOp: meta_net.linear1
+    nn.Sequential(nn.Linear(512, 128, bias=False), nn.Linear(128, 512, bias=False))  # KgCoOp: Adapter(512, 4)
+    assert torch.equal(torch.get_rng_state(), state_orig)

@@ -2,8 +2,15 @@
 
 CoOp plus ``W * (1 - mean_c cos(t_c, t_c^hand))``, pulling the learned label embeddings toward the frozen
 hand-crafted ones (KgCoOp's own template table, ``sempt.templates``). With ``W = 0`` it is CoOp step for step.
+
+Seeds: KgCoOp's code builds modules it never uses (a bias vector, a meta-net, an adapter) and loads CLIP a
+second time for the hand-crafted features; each draws from torch's random generator before the data
+sampler does, so the same seed gives other batches and augmentations than CoOp's code. Here those modules
+are not built; ``ORIGINAL_RNG True`` makes the same draws in the same order (and discards them), so a
+published KgCoOp seed is reproduced batch for batch.
 """
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from yacs.config import CfgNode as CN
 
@@ -24,6 +31,20 @@ def extend_cfg(cfg):
     cfg.TRAINER.KGCOOP.PREC = "fp16"
     cfg.TRAINER.KGCOOP.CLASS_TOKEN_POSITION = "end"
     cfg.TRAINER.KGCOOP.W = 8.0  # weight of the knowledge-guided penalty
+    cfg.TRAINER.KGCOOP.ORIGINAL_RNG = False  # replay the random draws of KgCoOp's constructor (same batches per seed)
+
+
+def replay_original_draws(clip_model):
+    """Draw what KgCoOp's model constructor draws after its context, in its order, and discard it: the
+    unused ``bias_vectors`` (1 x 512, CLIP's dtype), a second CLIP built from the same weights (its
+    parameter initialisation), the unused meta-net ``Linear(512, 512)`` and the unused adapter
+    ``Linear(512, 128)``, ``Linear(128, 512)`` (KgCoOp hard-codes 512)."""
+    from clip.model import build_model
+    torch.empty(1, 512, dtype=clip_model.dtype).normal_(std=0.02)
+    build_model({k: v.cpu() for k, v in clip_model.state_dict().items()})
+    nn.Linear(512, 512)
+    nn.Linear(512, 128, bias=False)
+    nn.Linear(128, 512, bias=False)
 
 
 class KgCoOpCLIP(CoOpCLIP):
@@ -48,7 +69,11 @@ class KgCoOp(PromptTrainer):
         print(f"Hand-crafted template (KgCoOp's table): {get_template(self.cfg.DATASET.NAME, 'kgcoop')!r}")
         with torch.no_grad():
             hand = encode_texts(clip_model.to(self.device), hand_prompts(self.cfg.DATASET.NAME, classnames, table="kgcoop"))
-        return KgCoOpCLIP(prompt_learner_from(self.tcfg, classnames, clip_model), clip_model.cpu(), hand.cpu())
+        prompt_learner = prompt_learner_from(self.tcfg, classnames, clip_model)
+        if self.tcfg.ORIGINAL_RNG:
+            print("Replaying the random draws of KgCoOp's model constructor (TRAINER.KGCOOP.ORIGINAL_RNG)")
+            replay_original_draws(clip_model)
+        return KgCoOpCLIP(prompt_learner, clip_model.cpu(), hand.cpu())
 
     def compute_loss(self, image, label):
         logits, penalty = self.model.forward_with_penalty(image)
