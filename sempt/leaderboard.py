@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sempt.results import candidate_logs, read_run
+from sempt.results import candidate_logs, read_config, read_run
 
-__all__ = ["Run", "discover", "build_tables", "render", "main", "hm", "ELEVEN", "XD_TARGETS", "DOMAIN_TARGETS"]
+__all__ = ["Run", "discover", "build_tables", "compare_with_published", "load_published", "merge_protocols", "protocol",
+           "render", "main", "hm", "ELEVEN", "XD_TARGETS", "DOMAIN_TARGETS"]
 
 ELEVEN = ["imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101", "fgvc_aircraft",
           "sun397", "dtd", "eurosat", "ucf101"]
@@ -41,6 +42,13 @@ def hm(a, b):
     return 2 * a * b / (a + b) if a + b > 0 else 0.0
 
 
+# trainer name -> the method name of sempt/data/published.json
+PUBLISHED_NAMES = {"ZeroshotCLIP": "CLIP", "CoOp": "CoOp", "CoCoOp": "CoCoOp", "KgCoOp": "KgCoOp", "MaPLe": "MaPLe",
+                   "PromptSRC": "PromptSRC"}
+PUBLISHED_TABLES = {"base2new": "base2new", "cross-dataset": "cross_dataset", "cross-domain": "domain_generalization",
+                    "few_shot": "few_shot"}
+
+
 @dataclass
 class Run:
     setting: str  # base2new | xd_source | xd_target | few_shot
@@ -52,10 +60,11 @@ class Run:
     seed: int
     path: str
     result: dict = field(default=None, repr=False)
+    config: dict = field(default=None, repr=False)  # the run's config as printed in its log (strings)
+    method: str = ""  # "<trainer>/<cfg>", or the merged protocol label (see ``merge_protocols``)
 
-    @property
-    def method(self):
-        return f"{self.trainer}/{self.cfg}"
+    def __post_init__(self):
+        self.method = self.method or f"{self.trainer}/{self.cfg}"
 
 
 def _classify(parts):
@@ -106,8 +115,46 @@ def discover(root):
         test_log = kind.startswith("test")
         run = Run(setting, kind, dataset, trainer, cfg, shots, int(m.group(1)), dirpath)
         run.result = read_run(dirpath, test_log=True if test_log else False)
+        log = run.result["file"] if run.result else next(iter(candidate_logs(dirpath)), None)
+        run.config = read_config(log) if log else None
         runs.append(run)
+    merge_protocols(runs)
     return sorted(runs, key=lambda r: (r.setting, r.method, r.dataset, r.shots, r.kind, r.seed))
+
+
+def _cells(runs):
+    """The table cells a set of runs fills: datasets (base-to-novel, transfer) or (dataset, shots)."""
+    return {(r.dataset, r.shots) if r.setting == "few_shot" else r.dataset for r in runs}
+
+
+def merge_protocols(runs):
+    """One row per trainer and protocol, where a protocol may pick the config per dataset or shot count.
+
+    Within a setting, configs of one trainer that fill disjoint cells are one protocol (CoOp's base-to-novel
+    runs use ``vit_b16_ctxv1`` on ten datasets and ``vit_b16_ep50_ctxv1`` on ImageNet; its few-shot runs use
+    50, 100 or 200 epochs by shot count). Configs that overlap stay separate rows. Sets ``Run.method``.
+    """
+    setting_of = {"xd_source": "xd", "xd_target": "xd"}
+    by_trainer = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        by_trainer[(setting_of.get(r.setting, r.setting), r.trainer)][r.cfg].append(r)
+    for (_, trainer), by_cfg in by_trainer.items():
+        groups = []  # [[cfg, ...], cells]
+        for cfg in sorted(by_cfg, key=lambda c: (-len(_cells(by_cfg[c])), c)):
+            cells = _cells(by_cfg[cfg])
+            group = next((g for g in groups if not g[1] & cells), None)
+            if group is None:
+                groups.append([[cfg], set(cells)])
+            else:
+                group[0].append(cfg)
+                group[1] |= cells
+        for cfgs, _ in groups:
+            label = f"{trainer}/{cfgs[0]}"
+            if len(cfgs) > 1:
+                label += " + " + ", ".join(cfgs[1:])
+            for cfg in cfgs:
+                for r in by_cfg[cfg]:
+                    r.method = label
 
 
 class Cell:
@@ -148,22 +195,25 @@ def _order(datasets, canonical):
     return known + sorted(d for d in datasets if d not in canonical)
 
 
-def build_tables(runs):
-    """A list of ``{"title", "columns", "rows"}``; row cells are ``Cell``, float, str or None."""
+def _setting_tables(runs, setting):
+    return sorted(_group(runs, setting).items())
+
+
+def _base2new_tables(runs):
     tables = []
-    for method, rs in sorted(_group(runs, "base2new").items()):
+    for method, rs in _setting_tables(runs, "base2new"):
         by = defaultdict(list)
         for r in rs:
             by[(r.dataset, r.kind)].append(r)
-        datasets = _order({r.dataset for r in rs}, ELEVEN)
-        rows, bases, novels = [], [], []
-        for d in datasets:
+        rows, bases, novels, averaged = [], [], [], []
+        for d in _order({r.dataset for r in rs}, ELEVEN):
             base = _cell(by[(d, "test_base")]) if by[(d, "test_base")] else _cell(by[(d, "train_base")])
             novel = _cell(by[(d, "test_new")])
             h = hm(base.mean, novel.mean) if base.n and novel.n else None
             if base.n and novel.n:
                 bases.append(base.mean)
                 novels.append(novel.mean)
+                averaged.append(d)
             rows.append([d, base, novel, h])
         if bases:
             k = len(bases)
@@ -171,10 +221,14 @@ def build_tables(runs):
             mb, mn = float(np.mean(bases)), float(np.mean(novels))
             rows.append([label, mb, mn, hm(mb, mn)])
         tables.append({"title": f"Base-to-novel: {method}", "columns": ["Dataset", "Base", "Novel", "HM"], "rows": rows,
-                       "setting": "base2new", "method": method})
+                       "setting": "base2new", "method": method, "trainer": rs[0].trainer, "protocol": protocol(rs),
+                       "averaged": averaged})
+    return tables
 
-    sources = _group(runs, "xd_source")
-    targets = _group(runs, "xd_target")
+
+def _transfer_tables(runs):
+    tables = []
+    sources, targets = dict(_setting_tables(runs, "xd_source")), dict(_setting_tables(runs, "xd_target"))
     for method in sorted(set(sources) | set(targets)):
         src = _cell(sources.get(method, []))
         by = defaultdict(list)
@@ -187,10 +241,17 @@ def build_tables(runs):
             got = [c.mean for c in cells if c.n]
             avg = float(np.mean(got)) if got else None
             avg_label = "Average" if len(got) == len(names) else f"Average ({len(got)} of {len(names)})"
+            rs = sources.get(method, []) + [r for n in names for r in by.get(n, [])]
             tables.append({"title": f"{title}: {method}", "columns": ["Source: imagenet"] + names + [avg_label],
-                           "rows": [[src] + cells + [avg]], "setting": title.lower(), "method": method})
+                           "rows": [[src] + cells + [avg]], "setting": title.lower(), "method": method,
+                           "trainer": rs[0].trainer, "protocol": protocol(rs), "datasets": ["imagenet"] + names,
+                           "averaged": [n for n, c in zip(names, cells) if c.n]})
+    return tables
 
-    for method, rs in sorted(_group(runs, "few_shot").items()):
+
+def _few_shot_tables(runs):
+    tables = []
+    for method, rs in _setting_tables(runs, "few_shot"):
         shots = sorted({r.shots for r in rs})
         by = defaultdict(list)
         for r in rs:
@@ -198,23 +259,143 @@ def build_tables(runs):
         datasets = _order({r.dataset for r in rs}, ELEVEN)
         rows = [[d] + [_cell(by[(d, k)]) if by[(d, k)] else None for k in shots] for d in datasets]
         tables.append({"title": f"Few-shot: {method}", "columns": ["Dataset"] + [f"{k} shots" for k in shots],
-                       "rows": rows, "setting": "few_shot", "method": method})
+                       "rows": rows, "setting": "few_shot", "method": method, "trainer": rs[0].trainer,
+                       "protocol": protocol(rs), "shots": shots})
     return tables
 
 
-def _summary(tables):
+def build_tables(runs):
+    """A list of ``{"title", "columns", "rows", "setting", "method", "trainer", "protocol", ...}``; row cells
+    are ``Cell``, float, str or None."""
+    return _base2new_tables(runs) + _transfer_tables(runs) + _few_shot_tables(runs)
+
+
+# --- protocol of a row ---------------------------------------------------------------------------------------
+
+def _config_value(config, *keys):
+    node = config
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _join(values):
+    return ", ".join(str(v) for v in sorted(values, key=lambda v: (isinstance(v, str), v)))
+
+
+def _where(runs):
+    """The datasets or shot counts a config covers, for a row whose configs differ by cell."""
+    if runs[0].setting == "few_shot":
+        shots = {r.shots for r in runs}
+        return f"{_join(shots)} shot" + ("s" if shots != {1} else "")
+    datasets = {r.dataset for r in runs}
+    return _join(datasets) if len(datasets) <= 3 else f"{len(datasets)} datasets"
+
+
+def protocol(runs):
+    """One line naming what a row's runs used: config(s) with epochs (and where each applies when a row
+    picks the config per dataset or shot count), shots, backbone, seeds."""
+    trained = [r for r in runs if r.kind in ("train", "train_base")]
+    by_cfg = defaultdict(list)
+    for r in trained or runs:
+        by_cfg[r.cfg].append(r)
+    parts = []
+    for cfg, rs in sorted(by_cfg.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        epochs = {_config_value(r.config, "OPTIM", "MAX_EPOCH") for r in rs} - {None}
+        what = [f"{_join(epochs)} epochs"] if epochs else [] if trained else ["evaluation only"]
+        if len(by_cfg) > 1:
+            what.append(_where(rs))
+        parts.append(cfg + (f" ({', '.join(what)})" if what else ""))
+    names = {_config_value(r.config, "MODEL", "BACKBONE", "NAME") for r in runs} - {None}
+    backbones = {osp.basename(n) if osp.splitext(n)[1] else n for n in names}  # a weights file: its name only
+    return (f"config {'; '.join(parts)}; {_join({r.shots for r in runs})} shots; "
+            f"backbone {_join(backbones) if backbones else 'not recorded'}; seeds {_join({r.seed for r in runs})}")
+
+
+# --- published numbers ---------------------------------------------------------------------------------------
+
+def load_published(path=None):
+    """``sempt/data/published.json``: published results, each row with its source."""
+    path = path or osp.join(osp.dirname(__file__), "data", "published.json")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _published_row(published, table):
+    rows = published.get(PUBLISHED_TABLES[table["setting"]], [])
+    name = PUBLISHED_NAMES.get(table["trainer"])
+    return next((row for row in rows if row["method"] == name), None)
+
+
+def _published_average(table, pub):
+    """The published average over the datasets the measured average covers: the paper's own average when
+    they are all of them, else the mean over the same datasets (``None`` when one is not published)."""
+    averaged = table["averaged"]
+    full = ELEVEN if table["setting"] == "base2new" else table["datasets"][1:]
+    if set(averaged) == set(full):
+        return pub.get("average")
+    if not averaged or any(d not in pub for d in averaged):
+        return None
+    if table["setting"] != "base2new":
+        return float(np.mean([pub[d] for d in averaged]))
+    b, n = (float(np.mean([pub[d][k] for d in averaged])) for k in ("base", "novel"))
+    return {"base": b, "novel": n, "hm": hm(b, n)}
+
+
+def _delta(measured, pub):
+    m = measured.mean if isinstance(measured, Cell) else measured
+    return m - pub if m is not None and pub is not None else None
+
+
+def compare_with_published(table, published):
+    """``table`` with the published cell and the difference (measured - published) next to every measured
+    one; unchanged when no published row fits its trainer and setting. Adds ``source``."""
+    row = _published_row(published, table)
+    if row is None:
+        return table
+    out = dict(table, source=published["sources"].get(row["source"], row["source"]),
+               published_method=row["method"])
+    pub = row["datasets"]
+    if table["setting"] == "base2new":
+        out["columns"] = ["Dataset"] + [f"{c}{s}" for c in ("Base", "Novel", "HM") for s in ("", " pub.", " Δ")]
+        rows = []
+        for d, *measured in table["rows"]:
+            entry = (_published_average(table, pub) if str(d).startswith("Average") else pub.get(d)) or {}
+            cells = []
+            for key, m in zip(("base", "novel", "hm"), measured):
+                cells += [m, entry.get(key), _delta(m, entry.get(key))]
+            rows.append([d] + cells)
+        out["rows"] = rows
+    elif table["setting"] == "few_shot":
+        rows = []
+        for d, *measured in table["rows"]:
+            rows.append([d] + measured)
+            if d in pub:
+                values = [pub[d].get(str(k)) for k in table["shots"]]
+                rows.append(["  published"] + values)
+                rows.append(["  Δ"] + [_delta(m, v) for m, v in zip(measured, values)])
+        out["rows"] = rows
+    else:  # one row over the source and the targets
+        (measured,) = table["rows"]
+        values = [pub.get(d) for d in table["datasets"]] + [_published_average(table, pub)]
+        out["columns"] = [""] + table["columns"]
+        out["rows"] = [["measured"] + measured, ["published"] + values,
+                       ["Δ"] + [_delta(m, v) for m, v in zip(measured, values)]]
+    return out
+
+
+def _summary(tables, published=None):
     rows = []
     for t in tables:
         if t["setting"] == "base2new" and t["rows"] and str(t["rows"][-1][0]).startswith("Average"):
             label, b, n, h = t["rows"][-1]
-            rows.append([t["method"], b, n, h, label.replace("Average", "").strip(" ()") or "11 of 11 datasets"])
+            row = [t["method"], b, n, h, label.replace("Average", "").strip(" ()") or "11 of 11 datasets"]
+            if published is not None:
+                pub_row = _published_row(published, t)
+                pub = (_published_average(t, pub_row["datasets"]) if pub_row else None) or {}
+                row += [pub.get("hm"), _delta(h, pub.get("hm"))]
+            rows.append(row)
     return rows
-
-
-def _published(path=None):
-    path = path or osp.join(osp.dirname(__file__), "data", "published.json")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)["base2new_average"]
 
 
 def _fmt(value, fmt, want_seeds):
@@ -232,39 +413,60 @@ def _fmt(value, fmt, want_seeds):
     return str(value)
 
 
-def render(runs, fmt="github", want_seeds=3, published=False):
-    """The whole report as text."""
-    from tabulate import tabulate
+def _blocks(runs, published):
+    """(title, notes, columns, rows) of every table of the report."""
     tables = build_tables(runs)
+    blocks = []
+    summary = _summary(tables, published)
+    if summary or published is not None:
+        cols = ["Method", "Base", "Novel", "HM", "Datasets"] + (["HM pub.", "HM Δ"] if published is not None else [])
+        blocks.append(("Base-to-novel, average over datasets (measured here)", [], cols, summary))
+    if published is not None:
+        pub = []
+        for row in published["base2new"]:
+            avg = row["datasets"]["average"]
+            pub.append([row["method"], avg["base"], avg["novel"], avg["hm"], published["sources"][row["source"]]])
+        blocks.append(("Published base-to-novel averages (not measured here)", [],
+                       ["Method", "Base", "Novel", "HM", "Source"], pub))
+    for t in tables:
+        if published is not None:
+            t = compare_with_published(t, published)
+        notes = [f"Protocol: {t['protocol']}"]
+        if t.get("source"):
+            notes.append(f"Published ({t['published_method']}): {t['source']}")
+        blocks.append((t["title"], notes, t["columns"], t["rows"]))
+    return blocks
+
+
+def render(runs, fmt="github", want_seeds=3, published=False):
+    """The whole report as text; ``published``: also compare with ``sempt/data/published.json``."""
+    from tabulate import tabulate
+    blocks = _blocks(runs, load_published() if published else None)
     out = io.StringIO()
     tablefmt = {"github": "github", "latex": "latex_booktabs"}.get(fmt)
-    blocks = []
-    summary = _summary(tables)
-    if summary or published:
-        cols = ["Method", "Base", "Novel", "HM", "Datasets"]
-        rows = [list(r) for r in summary]
-        blocks.append(("Base-to-novel, average over datasets (measured here)", cols, rows))
-        if published:
-            pub = [[p["method"], p["base"], p["novel"], p["hm"],
-                    ("note: " + p["note"]) if p.get("note") else p["source"]] for p in _published()]
-            blocks.append(("Published (not measured here; see sources)", ["Method", "Base", "Novel", "HM", "Source"], pub))
-    blocks += [(t["title"], t["columns"], t["rows"]) for t in tables]
     writer = csv.writer(out) if fmt == "csv" else None
-    for title, cols, rows in blocks:
+    for title, notes, cols, rows in blocks:
         if fmt == "csv":
             writer.writerow([f"# {title}"])
+            for note in notes:
+                writer.writerow([f"# {note}"])
             writer.writerow(cols)
             for row in rows:
                 writer.writerow([_fmt(v, fmt, want_seeds) for v in row])
             writer.writerow([])
             continue
         print(f"\n{'### ' if fmt == 'github' else '% '}{title}\n", file=out)
+        for note in notes:
+            print(f"{'' if fmt == 'github' else '% '}{note}\n", file=out)
         print(tabulate([[_fmt(v, fmt, want_seeds) for v in row] for row in rows], headers=cols, tablefmt=tablefmt,
                        disable_numparse=True), file=out)
     if fmt != "csv":
-        cells = [v for _, _, rows in blocks for row in rows for v in row if isinstance(v, Cell) and v.n]
+        cells = [v for _, _, _, rows in blocks for row in rows for v in row if isinstance(v, Cell) and v.n]
         if any(c.n < want_seeds for c in cells):
             print(f"\n† fewer than {want_seeds} seeds (--seeds) in this cell.", file=out)
+        if published:
+            print("\npub.: the published number (source under each table); Δ: measured mean minus published.",
+                  file=out)
         problems = problems_report(runs, want_seeds)
         if problems:
             print("\nRuns without a result (not averaged):", file=out)

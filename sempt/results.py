@@ -10,10 +10,11 @@ import os
 import os.path as osp
 import re
 
-__all__ = ["END_MARKERS", "parse_log", "candidate_logs", "read_run", "RunResult"]
+__all__ = ["END_MARKERS", "parse_log", "candidate_logs", "read_run", "read_config", "RunResult"]
 
 END_MARKERS = ("Finish training", "Finished training")
 _METRIC = re.compile(r"^\* (\w+): ([\d.eE+-]+)%\s*$")
+_TOP_KEY = re.compile(r"^[A-Z][A-Z0-9_]*:")
 
 
 class RunResult(dict):
@@ -69,6 +70,43 @@ def read_run(run_dir, test_log=None):
         if result is not None:
             return result
     return None
+
+
+def read_config(log_path):
+    """The run's config as nested dicts of strings, read from the block Dassl (and ``train.py``) prints after
+    ``** Config **`` in ``log_path`` (yacs prints strings unquoted, so this is read by indentation, not as
+    YAML); ``None`` when the log has no config block."""
+    try:
+        with open(log_path, "r", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    try:
+        start = lines.index("** Config **") + 1
+    except ValueError:
+        return None
+    if start < len(lines) and lines[start] and set(lines[start]) == {"*"}:
+        start += 1
+    root = {}
+    stack = [(-1, root)]  # (indent, dict) of the open sections
+    for line in lines[start:]:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if indent == 0 and not _TOP_KEY.match(line):
+            break  # the config ends at the first line that is neither indented nor an upper-case key
+        key, sep, value = line.strip().partition(":")
+        if not sep or key.startswith("- "):
+            continue
+        while stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1]
+        if value.strip():
+            parent[key] = value.strip()
+        else:
+            parent[key] = {}
+            stack.append((indent, parent[key]))
+    return root or None
 
 
 def _main(argv=None):

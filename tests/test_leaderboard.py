@@ -13,9 +13,14 @@ from sempt.leaderboard import Cell, build_tables, discover, hm, render
 RESULT = "=> result\n* total: 100\n* correct: {c}\n* accuracy: {a:.1f}%\n* error: {e:.1f}%\n* macro_f1: {a:.1f}%\n"
 
 
-def write_log(run_dir, acc, train=True, marker="Finish training", name="log.txt", finished=True, mtime=None):
+def write_log(run_dir, acc, train=True, marker="Finish training", name="log.txt", finished=True, mtime=None,
+              epochs=None, backbone="ViT-B/16"):
     os.makedirs(run_dir, exist_ok=True)
-    text = "** Config **\nepoch [1/1] batch [1/1] loss 0.5\n" if train else "Loading weights\n"
+    text = "** Config **\n"
+    if epochs is not None:  # the config block as Dassl prints it (yacs: strings unquoted)
+        text += (f"************\nMODEL:\n  BACKBONE:\n    NAME: {backbone}\nOPTIM:\n  MAX_EPOCH: {epochs}\n  NAME: sgd\n"
+                 "TRAINER:\n  SEMPT:\n    TEMPLATE: a photo of a {class}, {attribute}: {description}.\nEngine: builtin\n")
+    text += "epoch [1/1] batch [1/1] loss 0.5\n" if train else "Loading weights\n"
     if finished:
         text += (f"{marker}\nEvaluate on the *test* set\n" if train else "Evaluate on the *test* set\n")
         text += RESULT.format(c=int(acc), a=acc, e=100 - acc) + ("Elapsed: 0:00:01\n" if train else "")
@@ -95,7 +100,8 @@ def test_report_lists_problems_and_marks_short_cells(tree):
     assert "61.00 ± 1.00†" in text and "† fewer than 3 seeds" in text
     assert "unfinished: " + osp.join(tree, "base2new", "train_base", "dtd", "shots_16", "SemPT", "cfg", "seed3") in text
     assert "missing seeds [3]: base2new test_new SemPT/cfg dtd" in text
-    assert "### Published (not measured here; see sources)" in text and "PromptSRC" in text
+    assert "### Published base-to-novel averages (not measured here)" in text
+    assert re.search(r"\| PromptSRC\s*\| 84.26\s*\| 76.10\s*\| 79.97\s*\| PromptSRC \(Khattak", text)
     csv_text = render(discover(tree), "csv")
     assert "# Base-to-novel: SemPT/cfg" in csv_text and "oxford_pets,82.00,72.00,76.68" in csv_text
     latex = render(discover(tree), "latex")
@@ -123,3 +129,69 @@ def test_cli_and_plots(tree, tmp_path):
 def test_cell_statistics():
     c = Cell([80.0, 84.0], [1, 2])
     assert (c.mean, c.std, c.n) == (82.0, 2.0, 2)
+
+
+def test_protocol_per_dataset_is_one_row_and_named(tmp_path):
+    """CoOp's base-to-novel protocol (vit_b16_ctxv1 on ten datasets, vit_b16_ep50_ctxv1 on ImageNet) is one
+    row whose protocol line says which config ran where; configs that overlap stay apart."""
+    b2n = tmp_path / "base2new"
+    for d, cfg, epochs in (("imagenet", "vit_b16_ep50_ctxv1", 50), ("oxford_pets", "vit_b16_ctxv1", 200),
+                           ("dtd", "vit_b16_ctxv1", 200)):
+        for seed in (1, 2, 3):
+            write_log(str(b2n / "train_base" / d / "shots_16" / "CoOp" / cfg / f"seed{seed}"), 70.0 + seed,
+                      epochs=epochs)
+            write_log(str(b2n / "test_new" / d / "shots_16" / "CoOp" / cfg / f"seed{seed}"), 60.0, train=False,
+                      epochs=epochs)
+    tables = {t["title"]: t for t in build_tables(discover(str(tmp_path)))}
+    assert sorted(tables) == ["Base-to-novel: CoOp/vit_b16_ctxv1 + vit_b16_ep50_ctxv1"]
+    merged = tables["Base-to-novel: CoOp/vit_b16_ctxv1 + vit_b16_ep50_ctxv1"]
+    assert [r[0] for r in merged["rows"]] == ["imagenet", "oxford_pets", "dtd", "Average (3 of 11 datasets)"]
+    assert merged["protocol"] == ("config vit_b16_ctxv1 (200 epochs, dtd, oxford_pets); vit_b16_ep50_ctxv1 "
+                                  "(50 epochs, imagenet); 16 shots; backbone ViT-B/16; seeds 1, 2, 3")
+    for seed in (1, 2):  # an older 50-epoch run on a dataset the protocol also covers: now the configs overlap
+        write_log(str(b2n / "train_base" / "dtd" / "shots_16" / "CoOp" / "vit_b16_ep50_ctxv1" / f"seed{seed}"),
+                  50.0, epochs=50, backbone="/weights/ViT-B-16.pt")
+    tables = {t["title"]: t for t in build_tables(discover(str(tmp_path)))}
+    assert sorted(tables) == ["Base-to-novel: CoOp/vit_b16_ctxv1", "Base-to-novel: CoOp/vit_b16_ep50_ctxv1"]
+    assert tables["Base-to-novel: CoOp/vit_b16_ep50_ctxv1"]["protocol"] == (
+        "config vit_b16_ep50_ctxv1 (50 epochs); 16 shots; backbone ViT-B-16.pt, ViT-B/16; seeds 1, 2, 3")
+
+
+def test_published_cells_and_differences(tree, tmp_path):
+    from sempt.leaderboard import compare_with_published, load_published
+    published = load_published()
+    # measured CoOp on ImageNet, as CoCoOp's protocol runs it
+    for seed, (base, new) in zip((1, 2, 3), ((77.0, 68.0), (77.5, 68.5), (78.0, 69.0))):
+        for kind, acc in (("train_base", base), ("test_new", new)):
+            write_log(osp.join(tree, "base2new", kind, "imagenet", "shots_16", "CoOp", "vit_b16_ep50_ctxv1",
+                               f"seed{seed}"), acc, train=kind == "train_base", epochs=50)
+    tables = {t["title"]: compare_with_published(t, published) for t in build_tables(discover(tree))}
+    coop = tables["Base-to-novel: CoOp/vit_b16_ep50_ctxv1"]
+    assert coop["columns"] == ["Dataset", "Base", "Base pub.", "Base Δ", "Novel", "Novel pub.", "Novel Δ", "HM",
+                               "HM pub.", "HM Δ"]
+    row = coop["rows"][0]
+    assert row[0] == "imagenet" and row[2] == 76.47 and row[3] == pytest.approx(77.5 - 76.47)
+    assert row[5] == 67.88 and row[6] == pytest.approx(68.5 - 67.88) and row[9] == pytest.approx(hm(77.5, 68.5) - 71.92)
+    assert "MaPLe (Khattak et al., CVPR 2023" in coop["source"]
+    # a partial average is compared with the published mean over the same datasets, a full one with the
+    # paper's own average
+    assert coop["rows"][-1][0] == "Average (1 of 11 datasets)" and coop["rows"][-1][2] == 76.47
+    from sempt.leaderboard import ELEVEN, _published_average
+    (coop_pub,) = [r for r in published["base2new"] if r["method"] == "CoOp"]
+    assert _published_average({"setting": "base2new", "averaged": ELEVEN}, coop_pub["datasets"])["base"] == 82.69
+    two = _published_average({"setting": "base2new", "averaged": ["imagenet", "eurosat"]}, coop_pub["datasets"])
+    assert two["base"] == pytest.approx((76.47 + 92.19) / 2) and two["hm"] == pytest.approx(hm(two["base"], two["novel"]))
+    kg = tables["Base-to-novel: KgCoOp/vit"]
+    (kg_pub,) = [r for r in published["base2new"] if r["method"] == "KgCoOp"]
+    assert kg["rows"][0][2] == kg_pub["datasets"]["oxford_pets"]["base"] and "KgCoOp (Yao" in kg["source"]
+    assert tables["Base-to-novel: SemPT/cfg"]["columns"] == ["Dataset", "Base", "Novel", "HM"]  # nothing published
+    dom = tables["Cross-domain: MaPLe/xd"]
+    assert [r[0] for r in dom["rows"]] == ["measured", "published", "Δ"]
+    v2 = dom["columns"].index("imagenetv2")
+    assert dom["rows"][1][v2] == 64.07 and dom["rows"][2][v2] == pytest.approx(dom["rows"][0][v2].mean - 64.07)
+    few = tables["Few-shot: CoOp/fs"]
+    assert [r[0] for r in few["rows"]] == ["eurosat", "  published", "  Δ"]
+    assert few["rows"][1][1:] == [54.93, 65.17] and few["rows"][2][1] == pytest.approx(32.0 - 54.93)
+    text = render(discover(tree), "github", published=True)
+    assert "Protocol: config vit_b16_ep50_ctxv1 (50 epochs); 16 shots; backbone ViT-B/16; seeds 1, 2, 3" in text
+    assert "Published (CoOp): MaPLe (Khattak et al., CVPR 2023" in text
