@@ -211,7 +211,7 @@ class PromptTrainer(TrainerX):
         self.loaded_checkpoints = {}
         for name in self.get_model_names():
             path = checkpoint_path(directory, name, epoch)
-            checkpoint = load_checkpoint(path)
+            checkpoint = load_checkpoint(path, opaque_objects=True)  # the original code's files may hold Dassl objects
             state = self.state_from_checkpoint(name, checkpoint["state_dict"], path)
             self._models[name].load_state_dict(state, strict=False)
             print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')

@@ -1,4 +1,5 @@
 """Units of the built-in engine: sampling, subsampling, schedules, checkpoints, evaluator, config."""
+import collections
 import math
 import os
 import random
@@ -137,9 +138,21 @@ def test_checkpoint_round_trip_is_safe_and_atomic(tmp_path):
 def test_checkpoint_with_python_objects_is_refused(tmp_path):
     from sempt.checkpoint import CheckpointError, load_checkpoint
 
-    torch.save({"state_dict": {}, "scheduler": {"successor": _DS()}}, tmp_path / "bad.pth.tar")
-    with pytest.raises(CheckpointError, match="weights_only"):
+    torch.save({"state_dict": {"ctx": torch.ones(2)}, "scheduler": {"successor": _DS()},
+                "optimizer": collections.defaultdict(dict, {0: {"momentum_buffer": torch.zeros(2)}})},
+               tmp_path / "bad.pth.tar")
+    with pytest.raises(CheckpointError, match=r"pickled Python object \(.*_DS\).*can still be evaluated"):
         load_checkpoint(str(tmp_path / "bad.pth.tar"))
+    # for evaluation, such objects (the original code's Dassl scheduler) become inert placeholders: the
+    # weights load and nothing from the file runs
+    ckpt = load_checkpoint(str(tmp_path / "bad.pth.tar"), opaque_objects=True)
+    assert torch.equal(ckpt["state_dict"]["ctx"], torch.ones(2)) and not isinstance(ckpt["scheduler"]["successor"], _DS)
+    # a truncated file is damaged, not unsafe: the message says so (and gives no advice that cannot work)
+    data = open(tmp_path / "bad.pth.tar", "rb").read()
+    open(tmp_path / "cut.pth.tar", "wb").write(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="damaged or truncated") as info:
+        load_checkpoint(str(tmp_path / "cut.pth.tar"), opaque_objects=True)
+    assert "TORCH_FORCE" not in str(info.value)
     with pytest.raises(FileNotFoundError, match="--load-epoch|folder does not exist"):
         load_checkpoint(str(tmp_path / "nowhere" / "model.pth.tar-5"))
 
