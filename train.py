@@ -21,6 +21,7 @@ from sempt.clip_loader import CLIPLoadError
 from sempt.config import ConfigError, build_cfg
 from sempt.attributes import AttributeFileError
 from sempt.data.coop import DatasetError
+from sempt.results import rotate_results
 from sempt.engine.registry import check_availability
 
 USER_ERRORS = (ConfigError, DatasetError, CLIPLoadError, CheckpointError, AttributeFileError, FileNotFoundError)
@@ -80,6 +81,7 @@ def main(args):
     if cfg.SEED >= 0:
         set_random_seed(cfg.SEED)
     setup_logger(cfg.OUTPUT_DIR)
+    rotate_results(cfg.OUTPUT_DIR)  # a previous run's results.json must not pass for this run's
     print(f"Setting fixed seed: {cfg.SEED}" if cfg.SEED >= 0 else "No fixed seed (SEED < 0): the run is random")
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True

@@ -79,3 +79,14 @@ def build_cfg(extenders=(), dataset_config_file="", config_file="", flags=None, 
         raise ConfigError(f"command line options {opts}: {e}") from e
     cfg.freeze()
     return cfg
+
+
+def config_fingerprint(cfg):
+    """A short hash of everything in ``cfg`` that can change a result (all keys but OUTPUT_DIR and RESUME):
+    two runs with equal fingerprints ran the same configuration."""
+    import hashlib
+    clone = cfg.clone()
+    clone.defrost()
+    clone.OUTPUT_DIR = ""
+    clone.RESUME = ""
+    return hashlib.sha256(clone.dump().encode("utf-8")).hexdigest()[:16]

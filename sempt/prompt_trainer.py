@@ -14,6 +14,7 @@ sub-modules listed in ``LEARNABLE`` (default ``("prompt_learner",)``). Optionall
 """
 import os.path as osp
 import re
+import time
 from collections import OrderedDict
 
 import torch
@@ -25,6 +26,7 @@ from sempt.checkpoint import (CheckpointError, KeyRenames, checkpoint_path, load
 from sempt.clip_loader import effective_precision, load_clip
 from sempt.config import ConfigError
 from sempt.prompt_learner import CLASS_DEPENDENT_BUFFERS
+from sempt.results import write_results
 
 __all__ = ["PromptTrainer"]
 
@@ -129,6 +131,45 @@ class PromptTrainer(TrainerX):
     def model_inference(self, input):
         return self.model(input)
 
+    def train(self, *args, **kwargs):
+        self.trained_here = True  # results.json says whether a run trained or only evaluated
+        return super().train(*args, **kwargs)
+
+    # --- evaluation ----------------------------------------------------------------------------------
+    def test(self, split=None):
+        """The engine's evaluation (printed as Dassl prints it), then ``results.json`` for the test split."""
+        result = super().test(split)
+        if (split or self.cfg.TEST.SPLIT) != "val":
+            write_results(self.cfg.OUTPUT_DIR, self.results_record("test"))
+        return result
+
+    def results_record(self, split):
+        """What the evaluator saw, as data: overall and per-class numbers, split, label space, provenance."""
+        from sempt.config import config_fingerprint
+        from sempt.engine.evaluation import macro_f1_score
+        y_true, y_pred = list(self.evaluator._y_true), list(self.evaluator._y_pred)
+        per_class = []
+        for label in sorted(set(y_true)):
+            hits = [p == label for t, p in zip(y_true, y_pred) if t == label]
+            per_class.append({"label": label, "name": self.lab2cname[label], "total": len(hits),
+                              "correct": sum(hits), "accuracy": 100.0 * sum(hits) / len(hits)})
+        correct = sum(t == p for t, p in zip(y_true, y_pred))
+        accuracy = 100.0 * correct / max(len(y_true), 1)
+        cfg = self.cfg
+        return {
+            "accuracy": accuracy, "error_rate": 100.0 - accuracy, "macro_f1": 100.0 * macro_f1_score(y_true, y_pred),
+            "total": len(y_true), "correct": correct, "per_class": per_class, "split": split,
+            "dataset": cfg.DATASET.NAME, "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
+            "num_shots": cfg.DATASET.NUM_SHOTS, "classnames": [self.lab2cname[k] for k in sorted(self.lab2cname)],
+            "trainer": cfg.TRAINER.NAME, "backbone": cfg.MODEL.BACKBONE.NAME, "seed": cfg.SEED,
+            "eval_only": not getattr(self, "trained_here", False), "epoch": self.epoch + 1 if getattr(
+                self, "trained_here", False) else None,
+            "loaded": {name: {"path": c.get("path"), "epoch": c.get("epoch")}
+                       for name, c in getattr(self, "loaded_checkpoints", {}).items()},
+            "config_fingerprint": config_fingerprint(cfg),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
     # --- checkpoints ---------------------------------------------------------------------------------
     # Files are written in the original code base's layout (folder = CHECKPOINT_NAME, keys renamed by
     # CHECKPOINT_KEYS), holding only what is learned, so the original's load_model reads them; files
@@ -215,4 +256,4 @@ class PromptTrainer(TrainerX):
             state = self.state_from_checkpoint(name, checkpoint["state_dict"], path)
             self._models[name].load_state_dict(state, strict=False)
             print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint["epoch"]})')
-            self.loaded_checkpoints[name] = checkpoint
+            self.loaded_checkpoints[name] = dict(checkpoint, path=path)

@@ -1,6 +1,8 @@
-"""Reading test results from run folders, whatever wrote the logs.
+"""Test results of run folders: ``results.json`` written by this project, or the logs of any CoOp-family code.
 
-A run folder holds ``log.txt`` and possibly rotated logs (``log.txt-<time>``: Dassl writes the *new* run
+Evaluation writes ``results.json`` beside ``log.txt`` (``write_results``): accuracy, error rate, macro F1,
+per-class accuracy, the evaluated split and label space, and the config fingerprint. ``read_run`` reads it
+when present; CoOp-era trees without it are read from their logs. A run folder holds ``log.txt`` and possibly rotated logs (``log.txt-<time>``: Dassl writes the *new* run
 there, this project moves the *old* one there). The newest log (by modification time) that holds a
 finished result wins. A training run counts as finished after "Finish training" (newer Dassl) or
 "Finished training" (older Dassl); an evaluation-only run after its "=> result" block.
@@ -10,7 +12,10 @@ import os
 import os.path as osp
 import re
 
-__all__ = ["END_MARKERS", "parse_log", "candidate_logs", "read_run", "read_config", "RunResult"]
+__all__ = ["END_MARKERS", "RESULTS_FILE", "parse_log", "candidate_logs", "read_run", "read_config", "RunResult",
+           "write_results", "read_results", "rotate_results"]
+
+RESULTS_FILE = "results.json"
 
 END_MARKERS = ("Finish training", "Finished training")
 _METRIC = re.compile(r"^\* (\w+): ([\d.eE+-]+)%\s*$")
@@ -63,8 +68,42 @@ def candidate_logs(run_dir):
     return sorted(paths, key=lambda p: (os.path.getmtime(p), p), reverse=True)
 
 
+def write_results(run_dir, results):
+    """Write ``results`` (a JSON-serialisable dict) to ``run_dir/results.json`` atomically."""
+    from sempt.fileio import write_json
+    write_json(results, osp.join(run_dir, RESULTS_FILE))
+
+
+def read_results(run_dir):
+    """``run_dir/results.json`` as a dict, or ``None`` when absent or unreadable."""
+    import json
+    try:
+        with open(osp.join(run_dir, RESULTS_FILE), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "accuracy" in data else None
+
+
+def rotate_results(run_dir):
+    """Move a previous run's ``results.json`` aside (``results.json-<time>``) before a new run starts."""
+    path = osp.join(run_dir, RESULTS_FILE)
+    if osp.exists(path):
+        import time
+        os.replace(path, path + time.strftime("-%Y-%m-%d-%H-%M-%S", time.localtime(osp.getmtime(path))))
+
+
 def read_run(run_dir, test_log=None):
-    """The result of the newest finished log in ``run_dir``, or ``None``."""
+    """The run's result: its ``results.json`` when present (``test_log`` True: an evaluation-only run's,
+    False: a training run's), else the newest finished log; ``None`` when there is none."""
+    data = read_results(run_dir)
+    if data is not None and (test_log is None or bool(data.get("eval_only")) == test_log):
+        result = RunResult(accuracy=data["accuracy"], error=data.get("error_rate"), macro_f1=data.get("macro_f1"),
+                           kind="test" if data.get("eval_only") else "train",
+                           results_file=osp.join(run_dir, RESULTS_FILE), per_class=data.get("per_class"))
+        logs = candidate_logs(run_dir)
+        result["file"] = logs[0] if logs else result["results_file"]
+        return result
     for path in candidate_logs(run_dir):
         result = parse_log(path, test_log=test_log)
         if result is not None:

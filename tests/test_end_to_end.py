@@ -43,6 +43,19 @@ def test_coop_train_eval_new_and_parse(pets_root, tiny_clip, tmp_path):
                      "DATASET.NUM_SHOTS", "4", "DATASET.SUBSAMPLE_CLASSES", "new")
     assert "Loading weights to prompt_learner" in proc.stdout and "* total: 9" in proc.stdout
     new_acc = read_run(new, test_log=True)["accuracy"]
+    # evaluation writes results.json: the same numbers as the log, per class, with what was evaluated
+    from sempt.results import parse_log, read_results
+    res = read_results(new)
+    logged = parse_log(osp.join(new, "log.txt"), test_log=True)
+    assert res["eval_only"] is True and res["split"] == "test" and res["subsample_classes"] == "new"
+    assert round(res["accuracy"], 1) == logged["accuracy"] and round(res["macro_f1"], 1) == logged["macro_f1"]
+    assert res["total"] == 9 and [c["total"] for c in res["per_class"]] == [3, 3, 3]
+    assert sum(c["correct"] for c in res["per_class"]) == res["correct"]
+    assert res["classnames"] == ["basset_hound", "beagle", "bengal"] and len(res["config_fingerprint"]) == 16
+    assert res["loaded"]["prompt_learner"]["epoch"] == 2
+    trained = read_results(base)
+    assert trained["eval_only"] is False and trained["epoch"] == 2 and trained["subsample_classes"] == "base"
+    assert read_run(base)["results_file"] == osp.join(base, "results.json")
     assert 0.0 <= base_acc <= 100.0 and 0.0 <= new_acc <= 100.0
 
     for sub, acc, flag in (("train_base", base_acc, []), ("test_new", new_acc, ["--test-log"])):

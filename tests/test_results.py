@@ -56,3 +56,19 @@ def test_parse_test_res_cli_lists_missing_seeds(tmp_path):
                          text=True, check=True).stdout
     assert "* accuracy: 81.00% +- 1.00% (n=2)" in out
     assert f"no finished result in {tmp_path / 'seed3'}" in out
+
+
+def test_results_json_is_read_first_and_rotated(tmp_path):
+    from sempt.results import read_run, rotate_results, write_results
+    _log(tmp_path / "log.txt", acc=70.0)
+    write_results(str(tmp_path), {"accuracy": 72.25, "error_rate": 27.75, "macro_f1": 70.0, "eval_only": False,
+                                  "per_class": [{"label": 0, "name": "a", "total": 4, "correct": 3}]})
+    run = read_run(str(tmp_path))
+    assert run["accuracy"] == 72.25 and run["per_class"][0]["correct"] == 3  # unrounded, from results.json
+    assert run["file"] == str(tmp_path / "log.txt") and read_run(str(tmp_path), test_log=False)["accuracy"] == 72.25
+    # asked for an evaluation-only result, a training run's results.json does not answer; the log parser does
+    assert read_run(str(tmp_path), test_log=True)["accuracy"] == 70.0
+    rotate_results(str(tmp_path))  # a new run starts: the old results.json no longer speaks for the folder
+    assert not (tmp_path / "results.json").exists()
+    assert [p.name.startswith("results.json-") for p in tmp_path.iterdir() if p.name != "log.txt"] == [True]
+    assert read_run(str(tmp_path))["accuracy"] == 70.0  # back to the log
