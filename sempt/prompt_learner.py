@@ -92,6 +92,12 @@ class PromptLearner(nn.Module):
         self.csc = csc
         self.class_token_position = class_token_position
 
+    @classmethod
+    def from_config(cls, section, classnames, clip_model):
+        """A learner set by a trainer's config section with N_CTX, CTX_INIT, CSC and CLASS_TOKEN_POSITION."""
+        return cls(classnames, clip_model, n_ctx=section.N_CTX, ctx_init=section.CTX_INIT, csc=section.CSC,
+                   class_token_position=section.CLASS_TOKEN_POSITION)
+
     def forward(self):
         ctx = self.ctx
         if ctx.dim() == 2:

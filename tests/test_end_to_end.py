@@ -125,7 +125,7 @@ def test_zero_shot_and_user_errors(pets_root, tiny_clip, tmp_path):
 def test_evaluation_encodes_class_prompts_once_until_the_context_changes(tiny_clip):
     from sempt.clip_loader import load_clip
     from sempt.prompt_learner import PromptLearner
-    from trainers.coop import CoOpCLIP
+    from sempt.prompted_clip import CoOpCLIP
     clip_model = load_clip(tiny_clip["state_dict"], device="cpu")
     model = CoOpCLIP(PromptLearner(["cat", "dog"], clip_model, ctx_init="a photo of a"), clip_model)
     calls = []

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from conftest import TINY_OPTS, run_train
 from sempt.prompt_learner import PromptLearner
 from sempt.testing import build_random_clip
-from trainers.coop import CoOpCLIP
+from sempt.prompted_clip import CoOpCLIP
 from trainers.maple import MaPLeCLIP, MultiModalPromptLearner
 
 NAMES = ["cat", "dog", "sea lion"]

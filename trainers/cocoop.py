@@ -18,8 +18,7 @@ from sempt.backend import TRAINER_REGISTRY
 from sempt.checkpoint import KeyRenames
 from sempt.prompt_learner import PromptLearner
 from sempt.prompt_trainer import PromptTrainer
-
-from .coop import CoOpCLIP
+from sempt.prompted_clip import CoOpCLIP
 
 
 def extend_cfg(cfg):

@@ -15,11 +15,11 @@ import torch.nn.functional as F
 from yacs.config import CfgNode as CN
 
 from sempt.backend import TRAINER_REGISTRY
+from sempt.prompt_learner import PromptLearner
 from sempt.prompt_trainer import PromptTrainer
+from sempt.prompted_clip import CoOpCLIP
 from sempt.templates import get_template, hand_prompts
 from sempt.text_encoder import encode_texts
-
-from .coop import CoOpCLIP, prompt_learner_from
 
 
 def extend_cfg(cfg):
@@ -69,7 +69,7 @@ class KgCoOp(PromptTrainer):
         print(f"Hand-crafted template (KgCoOp's table): {get_template(self.cfg.DATASET.NAME, 'kgcoop')!r}")
         with torch.no_grad():
             hand = encode_texts(clip_model.to(self.device), hand_prompts(self.cfg.DATASET.NAME, classnames, table="kgcoop"))
-        prompt_learner = prompt_learner_from(self.tcfg, classnames, clip_model)
+        prompt_learner = PromptLearner.from_config(self.tcfg, classnames, clip_model)
         if self.tcfg.ORIGINAL_RNG:
             print("Replaying the random draws of KgCoOp's model constructor (TRAINER.KGCOOP.ORIGINAL_RNG)")
             replay_original_draws(clip_model)

@@ -17,8 +17,8 @@ from sempt.checkpoint import KeyRenames
 from sempt.config import ConfigError
 from sempt.prompt_learner import PromptLearner
 from sempt.prompt_trainer import PromptTrainer
+from sempt.prompted_clip import DeepPromptCLIP
 
-from .coop import CoOpCLIP
 
 
 def extend_cfg(cfg):
@@ -72,34 +72,7 @@ class MultiModalPromptLearner(PromptLearner):
         return self.proj(self.ctx), [p(t) for p, t in zip(self.deep_proj, self.deep_text)]
 
 
-class MaPLeCLIP(CoOpCLIP):
-    def text_features(self):
-        """Label embeddings with this layer-wise text prompts (cached in evaluation, see ``CoOpCLIP``)."""
-        return self.cached_text_features(lambda: self.text_encoder(
-            self.prompt_learner(), self.prompt_learner.tokenized_prompts,
-            deep_prompts=list(self.prompt_learner.deep_text)[:self.prompt_learner.depth_text - 1]))
-
-    def encode_image_prompts(self, image):
-        v = self.image_encoder
-        first, deep = self.prompt_learner.vision_prompts()
-        x = v.conv1(image.type(self.dtype))
-        x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
-        cls = v.class_embedding.to(x.dtype) + torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype, device=x.device)
-        x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
-        n = 0
-        if first is not None:
-            n = first.shape[0]
-            x = torch.cat([x, first.unsqueeze(0).expand(x.shape[0], -1, -1).type(x.dtype)], dim=1)
-        x = v.ln_pre(x).permute(1, 0, 2)  # LND
-        for i, block in enumerate(v.transformer.resblocks):
-            if n and 1 <= i < self.prompt_learner.depth_vision:
-                x = torch.cat([x[:-n], deep[i - 1].unsqueeze(1).expand(-1, x.shape[1], -1).type(x.dtype)], dim=0)
-            x = block(x)
-        f = v.ln_post(x.permute(1, 0, 2)[:, 0, :]) @ v.proj
-        return f / f.norm(dim=-1, keepdim=True)
-
-    def forward(self, image):
-        return self.logit_scale.exp() * self.encode_image_prompts(image) @ self.text_features().t()
+MaPLeCLIP = DeepPromptCLIP  # MaPLe's model: the deep-prompt towers with its coupled learner
 
 
 @TRAINER_REGISTRY.register()

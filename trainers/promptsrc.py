@@ -22,10 +22,10 @@ from sempt.checkpoint import KeyRenames
 from sempt.config import ConfigError
 from sempt.prompt_learner import CLASS_DEPENDENT_BUFFERS, PromptLearner
 from sempt.prompt_trainer import PromptTrainer
+from sempt.prompted_clip import DeepPromptCLIP
 from sempt.templates import get_template, imagenet_templates
 from sempt.text_encoder import encode_texts
 
-from .maple import MaPLeCLIP
 
 def extend_cfg(cfg):
     """TRAINER.PROMPTSRC keys, with PromptSRC's published base-to-novel defaults."""
@@ -71,7 +71,7 @@ class IndependentPromptLearner(PromptLearner):
         return self.vis_ctx, list(self.deep_vis)
 
 
-class PromptSRCCLIP(MaPLeCLIP):
+class PromptSRCCLIP(DeepPromptCLIP):
     def __init__(self, prompt_learner, clip_model, teacher_text):
         super().__init__(prompt_learner, clip_model)
         self.register_buffer("teacher_text", teacher_text, persistent=False)  # class-dependent, rebuilt

@@ -30,10 +30,10 @@ from sempt.clip_loader import resolve_clip_file
 from sempt.config import ConfigError
 from sempt.prompt_learner import PromptLearner, prompt_key
 from sempt.prompt_trainer import PromptTrainer
+from sempt.prompted_clip import CoOpCLIP
 from sempt.templates import TEMPLATE_TABLES, get_template, hand_prompts
 from sempt.text_encoder import encode_texts
 
-from .coop import CoOpCLIP
 
 ENCODINGS = ("frozen", "prompted")
 INFERENCE_MODES = ("dynamic", "label", "attribute", "ensemble")
