@@ -188,9 +188,10 @@ def load_checkpoint(fpath, map_location=None, opaque_objects=False):
     return obj
 
 
-def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None, translate=None):
+def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None, translate=None, on_loaded=None):
     """Restore model, optimizer and scheduler from the file named in ``fdir/checkpoint``; return the epoch.
-    ``translate(state_dict, path)`` maps the file's keys to the model's (another code base's layout)."""
+    ``translate(state_dict, path)`` maps the file's keys to the model's (another code base's layout);
+    ``on_loaded(checkpoint)`` restores whatever else the file holds."""
     with open(osp.join(fdir, "checkpoint"), "r") as f:
         fpath = osp.join(fdir, f.readline().strip())
     print(f'Loading checkpoint from "{fpath}"')
@@ -204,6 +205,8 @@ def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None, translat
     if scheduler is not None and checkpoint.get("scheduler") is not None:
         scheduler.load_state_dict(checkpoint["scheduler"])
         print("Loaded scheduler")
+    if on_loaded is not None:
+        on_loaded(checkpoint)
     start_epoch = checkpoint["epoch"]
     print(f"Previous epoch: {start_epoch}")
     return start_epoch

@@ -24,6 +24,7 @@ from sempt.backend import TrainerX, build_lr_scheduler, build_optimizer, compute
 from sempt.checkpoint import (CheckpointError, KeyRenames, checkpoint_path, load_checkpoint, resume_from_checkpoint,
                               save_checkpoint)
 from sempt.clip_loader import effective_precision, load_clip
+from sempt.engine.utils import get_rng_states, set_rng_states
 from sempt.config import ConfigError
 from sempt.prompt_learner import CLASS_DEPENDENT_BUFFERS
 from sempt.results import write_results
@@ -225,6 +226,7 @@ class PromptTrainer(TrainerX):
                     "val_result": val_result,
                     "classnames": list(self.train_classnames),
                     "trainer": type(self).__name__,
+                    "trainer_state": self.trainer_state(),
                 },
                 osp.join(directory, name),
                 is_best=is_best,
@@ -241,8 +243,31 @@ class PromptTrainer(TrainerX):
         for name in names:
             start_epoch = resume_from_checkpoint(
                 osp.join(directory, name), self._models[name], self._optims[name], self._scheds[name],
-                translate=lambda sd, path, name=name: self.state_from_checkpoint(name, sd, path))
+                translate=lambda sd, path, name=name: self.state_from_checkpoint(name, sd, path),
+                on_loaded=self.load_trainer_state)
         return start_epoch
+
+    # --- state beyond the weights: a resumed run continues exactly as an uninterrupted one ---------------
+    def trainer_state(self):
+        """Saved with every checkpoint: the random-number generators' states (the next epoch's batches and
+        augmentations) and the method's own running state (``method_state``)."""
+        return {"rng": get_rng_states(), "method": self.method_state()}
+
+    def method_state(self):
+        """A method's running state that is not a module parameter (tensors and plain values)."""
+        return {}
+
+    def load_method_state(self, state):
+        pass
+
+    def load_trainer_state(self, checkpoint):
+        state = checkpoint.get("trainer_state")
+        if not state:  # a file written by the original code or an older version of this repository
+            print("Note: the checkpoint holds no random-number or method state; the resumed run continues "
+                  "with fresh random numbers (it will not repeat an uninterrupted run exactly)")
+            return
+        set_rng_states(state["rng"])
+        self.load_method_state(state.get("method", {}))
 
     def load_model(self, directory, epoch=None):
         """Load learned weights for evaluation, whatever the evaluated class names are."""

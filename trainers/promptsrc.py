@@ -159,17 +159,23 @@ class PromptSRC(PromptTrainer):
         return {k: v.detach().clone() for k, v in self.model.prompt_learner.state_dict().items()
                 if k.split(".")[-1] not in CLASS_DEPENDENT_BUFFERS and v.is_floating_point()}
 
-    def forward_backward(self, batch):
-        summary = super().forward_backward(batch)
-        if (self.batch_idx + 1) == self.num_batches:  # an epoch ended: add its weighted prompts to the GPA
-            w = self.gpa_weights[self.epoch]
-            state = self._learnable_state()
-            if self.gpa_state is None:
-                self.gpa_state = {k: v * w for k, v in state.items()}
-            else:
-                for k, v in state.items():
-                    self.gpa_state[k] += v * w
-            if self.epoch + 1 == self.max_epoch:
-                print("Using the Gaussian-aggregated prompts (GPA) for the final model")
-                self.model.prompt_learner.load_state_dict(self.gpa_state, strict=False)
-        return summary
+    def after_epoch(self):
+        """Add this epoch's prompts to the Gaussian-weighted sum; after the last epoch, use the sum (before
+        the engine saves the checkpoint)."""
+        w = self.gpa_weights[self.epoch]
+        state = self._learnable_state()
+        if self.gpa_state is None:
+            self.gpa_state = {k: v * w for k, v in state.items()}
+        else:
+            for k, v in state.items():
+                self.gpa_state[k] += v * w
+        if self.epoch + 1 == self.max_epoch:
+            print("Using the Gaussian-aggregated prompts (GPA) for the final model")
+            self.model.prompt_learner.load_state_dict(self.gpa_state, strict=False)
+        super().after_epoch()
+
+    def method_state(self):
+        return {"gpa_state": self.gpa_state}  # the running sum: a resumed run aggregates every epoch
+
+    def load_method_state(self, state):
+        self.gpa_state = state.get("gpa_state")

@@ -47,6 +47,27 @@ def set_random_seed(seed):
     torch.cuda.manual_seed_all(seed)
 
 
+def get_rng_states():
+    """The states of Python's ``random``, NumPy's and torch's generators, as tensors and plain values (so a
+    checkpoint holding them loads with ``weights_only=True``)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {"python": list(random.getstate()[1]), "numpy": torch.from_numpy(keys.astype(np.int64)),
+              "numpy_pos": int(pos), "numpy_gauss": [int(has_gauss), float(cached)], "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states):
+    """Restore what ``get_rng_states`` returned: the run continues with the same random numbers."""
+    random.setstate((3, tuple(states["python"]), None))
+    has_gauss, cached = states["numpy_gauss"]
+    np.random.set_state(("MT19937", states["numpy"].numpy().astype(np.uint32), states["numpy_pos"], has_gauss, cached))
+    torch.set_rng_state(states["torch"].cpu())
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
 def collect_env_info():
     """A short, dependency-free environment report for ``log.txt``."""
     import platform
