@@ -22,6 +22,7 @@ from sempt.config import ConfigError, build_cfg
 from sempt.attributes import AttributeFileError
 from sempt.data.coop import DatasetError
 from sempt.results import rotate_results
+from sempt.run_folder import RunLock, finished_run, prepare_output_dir
 from sempt.engine.registry import check_availability
 
 USER_ERRORS = (ConfigError, DatasetError, CLIPLoadError, CheckpointError, AttributeFileError, FileNotFoundError)
@@ -71,6 +72,10 @@ def main(args):
             node = node[part]
         print(node)
         return
+    if args.skip_if_finished and finished_run(cfg, args.eval_only):
+        print(f"Finished run found at {cfg.OUTPUT_DIR} (same configuration): skipping. Delete the folder to run "
+              "it again")
+        return
     try:
         check_availability(cfg.TRAINER.NAME, TRAINER_REGISTRY.registered_names())
         check_availability(cfg.DATASET.NAME, DATASET_REGISTRY.registered_names())
@@ -78,6 +83,13 @@ def main(args):
         what = "trainer (--trainer)" if cfg.TRAINER.NAME not in TRAINER_REGISTRY.registered_names() else \
             "dataset (DATASET.NAME in the dataset config file)"
         raise ConfigError(f"Unknown {what}: {e}") from e
+    if args.eval_only and not args.model_dir and not args.untrained \
+            and TRAINER_REGISTRY.get(cfg.TRAINER.NAME).LEARNABLE:
+        raise ConfigError(f"--eval-only without --model-dir would evaluate {cfg.TRAINER.NAME}'s untrained prompts: "
+                          "pass --model-dir (the training run's output folder) and --load-epoch, or --untrained "
+                          "if that is what you want")
+    prepare_output_dir(cfg.OUTPUT_DIR)
+    RunLock(cfg.OUTPUT_DIR).acquire()  # held until this process ends
     if cfg.SEED >= 0:
         set_random_seed(cfg.SEED)
     setup_logger(cfg.OUTPUT_DIR)
@@ -117,6 +129,11 @@ def build_parser():
     p.add_argument("--model-dir", type=str, default="", help="load model from this directory for eval-only mode")
     p.add_argument("--load-epoch", type=int, help="load model weights at this epoch for evaluation")
     p.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    p.add_argument("--untrained", action="store_true",
+                   help="with --eval-only and no --model-dir: evaluate the untrained prompts on purpose")
+    p.add_argument("--skip-if-finished", action="store_true",
+                   help="exit at once if the output folder holds a finished run of the same configuration "
+                        "(and stop if it holds one of another)")
     p.add_argument("--print-config-key", type=str, default="", metavar="KEY",
                    help="print the value KEY takes in the final config and exit (used by the scripts)")
     p.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="modify config options using the command-line")

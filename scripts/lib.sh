@@ -46,14 +46,11 @@ cfg_value() {  # cfg_value KEY train.py-arguments... -> the value KEY takes in t
 }
 
 run_unless_finished() {  # run_unless_finished DIR KIND(train|test) train.py-arguments...
-    local dir="$1" kind="$2"; shift 2
-    local flag=""; [ "$kind" = test ] && flag="--test-log"
-    if (cd "$SEMPT_ROOT" && "$PYTHON" -m sempt.results finished "$dir" $flag >/dev/null 2>&1); then
-        echo "Finished run found at $dir (skipping; delete the folder to run it again)"
-        return 0
-    fi
+    # train.py skips a folder that holds a finished run of the same configuration and stops, naming the
+    # differing keys, when it holds a finished run of another one
+    local dir="$1"; shift 2
     echo "Run -> $dir"
-    train_py --output-dir "$dir" "$@"
+    train_py --output-dir "$dir" --skip-if-finished "$@"
 }
 
 # base2new_train TRAINER CFG DATASET SEED [opts...]
@@ -78,7 +75,7 @@ base2new_test() {
     local model_dir="$OUTPUT/base2new/train_base/$common"
     local dir="$OUTPUT/base2new/test_$sub/$common"
     local args=(--root "$DATA" --seed "$seed" --trainer "$trainer" --dataset-config-file "$dcfg" --config-file "$tcfg")
-    local model_args=()
+    local model_args=(--untrained)  # NO_MODEL=1: evaluate without a trained model (zero-shot rows)
     if [ "${NO_MODEL:-0}" != 1 ]; then
         [ -d "$model_dir" ] || die "no trained model at $model_dir: run base2new_train.sh $dataset $seed first"
         local epoch; epoch="$(cfg_value OPTIM.MAX_EPOCH "${args[@]}" "$@" | tail -n 1)"

@@ -6,9 +6,11 @@ method YAML -> command-line flags -> trailing ``KEY VALUE`` options.
 import difflib
 import os.path as osp
 
+import yaml
+
 from sempt.backend import get_cfg_default
 
-__all__ = ["ConfigError", "build_cfg", "all_keys"]
+__all__ = ["ConfigError", "build_cfg", "all_keys", "flat_config", "config_fingerprint", "config_differences"]
 
 
 class ConfigError(ValueError):
@@ -47,6 +49,12 @@ def _merge_file(cfg, path, what):
         cfg.merge_from_file(path)
     except KeyError as e:
         raise _explain_key_error(cfg, e, path) from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}{where}: not valid YAML: {problem}. Fix the file (indentation, a missing ':' "
+                          "or quote)") from e
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{path}: {e}") from e
 
@@ -81,12 +89,37 @@ def build_cfg(extenders=(), dataset_config_file="", config_file="", flags=None, 
     return cfg
 
 
+NOT_FINGERPRINTED = ("OUTPUT_DIR", "RESUME")  # where a run writes, not what it computes
+
+
+def flat_config(cfg):
+    """``{"OPTIM.MAX_EPOCH": 50, ...}`` of every key but ``NOT_FINGERPRINTED``, values as plain data."""
+    out = {}
+
+    def walk(node, prefix):
+        for key in sorted(node):
+            value, name = node[key], f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(value, name + ".")
+            elif name not in NOT_FINGERPRINTED:
+                out[name] = list(value) if isinstance(value, tuple) else value
+    walk(cfg, "")
+    return out
+
+
 def config_fingerprint(cfg):
     """A short hash of everything in ``cfg`` that can change a result (all keys but OUTPUT_DIR and RESUME):
     two runs with equal fingerprints ran the same configuration."""
     import hashlib
-    clone = cfg.clone()
-    clone.defrost()
-    clone.OUTPUT_DIR = ""
-    clone.RESUME = ""
-    return hashlib.sha256(clone.dump().encode("utf-8")).hexdigest()[:16]
+    import json
+    text = json.dumps(flat_config(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def config_differences(old, new, limit=6):
+    """``"KEY: old -> new"`` for the keys whose values differ between two ``flat_config`` dicts."""
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    lines = [f"{k}: {old.get(k, '(absent)')!r} -> {new.get(k, '(absent)')!r}" for k in keys[:limit]]
+    if len(keys) > limit:
+        lines.append(f"... and {len(keys) - limit} more")
+    return lines

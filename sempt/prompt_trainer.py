@@ -146,7 +146,7 @@ class PromptTrainer(TrainerX):
 
     def results_record(self, split):
         """What the evaluator saw, as data: overall and per-class numbers, split, label space, provenance."""
-        from sempt.config import config_fingerprint
+        from sempt.config import config_fingerprint, flat_config
         from sempt.engine.evaluation import macro_f1_score
         y_true, y_pred = list(self.evaluator._y_true), list(self.evaluator._y_pred)
         per_class = []
@@ -167,7 +167,7 @@ class PromptTrainer(TrainerX):
                 self, "trained_here", False) else None,
             "loaded": {name: {"path": c.get("path"), "epoch": c.get("epoch")}
                        for name, c in getattr(self, "loaded_checkpoints", {}).items()},
-            "config_fingerprint": config_fingerprint(cfg),
+            "config_fingerprint": config_fingerprint(cfg), "config": flat_config(cfg),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
