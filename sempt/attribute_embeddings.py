@@ -1,6 +1,7 @@
 """Frozen CLIP text embeddings of the attribute descriptions, cached on disk.
 
-Keyed by (backbone file content, attribute file content, sentence template): any change recomputes them.
+Keyed by (backbone file content, attribute file content, sentence template, the model's precision and
+device type): any change recomputes them.
 The cache holds every class of the attribute file, so base, new and all label spaces share one file.
 Files are ``torch.save``'d tensors and lists, read with ``weights_only=True``, written atomically.
 """
@@ -11,9 +12,9 @@ import os.path as osp
 import torch
 
 from sempt.fileio import mkdir_if_missing, read_json, write_json
+from sempt.text_encoder import encode_texts
 
-__all__ = ["default_cache_dir", "file_fingerprint", "attribute_sentence", "encode_sentences",
-           "load_or_compute_embeddings"]
+__all__ = ["default_cache_dir", "file_fingerprint", "attribute_sentence", "load_or_compute_embeddings"]
 
 FORMAT = "sempt-attribute-embeddings-v1"
 
@@ -24,11 +25,21 @@ def default_cache_dir():
 
 
 def file_fingerprint(path, cache_dir):
-    """SHA-256 of a file, remembered per (path, size, mtime) so a 350 MB backbone is hashed once."""
+    """SHA-256 of a file, remembered per (path, size, modification and change times, inode) so a 350 MB
+    backbone is hashed once; a file replaced in place, even with its old size and modification time, gets a
+    new change time and is hashed again. An unreadable index is rebuilt."""
     st = os.stat(path)
     index_path = osp.join(cache_dir, "file_hashes.json")
-    index = read_json(index_path) if osp.isfile(index_path) else {}
-    key = f"{osp.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    index = {}
+    if osp.isfile(index_path):
+        try:
+            index = read_json(index_path)
+            if not isinstance(index, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:
+            print(f"Note: the hash index {index_path} is unreadable ({type(e).__name__}); rebuilding it")
+            index = {}
+    key = f"{osp.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
     if key not in index:
         h = hashlib.sha256()
         with open(path, "rb") as f:
@@ -46,27 +57,12 @@ def attribute_sentence(template, classname, attribute, description):
                               "description": description.strip().rstrip(".")})
 
 
-@torch.no_grad()
-def encode_sentences(clip_model, sentences, batch_size=256, desc="attribute sentences"):
-    """Normalised frozen text features (fp32, on CPU), in batches with a progress bar."""
-    from tqdm import tqdm
-
-    from clip import clip as _clip
-    device = clip_model.token_embedding.weight.device
-    out = []
-    for i in tqdm(range(0, len(sentences), batch_size), desc=f"encode {desc}", unit="batch",
-                  dynamic_ncols=True, mininterval=2.0):
-        tokens = _clip.tokenize(sentences[i:i + batch_size], truncate=True).to(device)
-        f = clip_model.encode_text(tokens).float()
-        out.append((f / f.norm(dim=-1, keepdim=True)).cpu())
-    return torch.cat(out)
-
-
 def load_or_compute_embeddings(clip_model, knowledge, template, backbone_id, cache_dir=None, batch_size=256):
     """``(classes, attributes, embeddings[C_file, M_file, D])`` for every class of the attribute file."""
     cache_dir = cache_dir or default_cache_dir()
     mkdir_if_missing(cache_dir)
-    key = hashlib.sha256(f"{FORMAT}|{backbone_id}|{knowledge.content_hash}|{template}".encode()).hexdigest()
+    precision = f"{clip_model.dtype}|{clip_model.token_embedding.weight.device.type}"  # fp16 != fp32 features
+    key = hashlib.sha256(f"{FORMAT}|{backbone_id}|{knowledge.content_hash}|{template}|{precision}".encode()).hexdigest()
     path = osp.join(cache_dir, f"{knowledge.dataset}-{key[:20]}.pt")
     if osp.isfile(path):
         try:
@@ -82,8 +78,16 @@ def load_or_compute_embeddings(clip_model, knowledge, template, backbone_id, cac
                  for c in classes for a in attributes]
     print(f"Encoding {len(sentences):,} attribute sentences ({len(classes)} classes x {len(attributes)} "
           f"attributes) with the frozen text encoder; cached at {path}")
-    emb = encode_sentences(clip_model, sentences, batch_size=batch_size).view(len(classes), len(attributes), -1)
+    f = encode_texts(clip_model, sentences, batch_size=batch_size, normalize=False, progress=True, truncate=True,
+                     desc="encode attribute sentences").float()
+    emb = (f / f.norm(dim=-1, keepdim=True)).cpu().view(len(classes), len(attributes), -1)
     tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save({"key": key, "classes": classes, "attributes": attributes, "embeddings": emb.contiguous()}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"key": key, "classes": classes, "attributes": attributes, "embeddings": emb.contiguous()}, tmp)
+        os.replace(tmp, path)
+    except OSError as e:  # a full disk or a read-only cache: the run goes on without caching
+        print(f"Note: could not write the embedding cache {path} ({e.strerror or e}); continuing without it")
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
     return classes, attributes, emb

@@ -44,15 +44,17 @@ class TextEncoder(nn.Module):
 
 
 @torch.no_grad()
-def encode_texts(clip_model, texts, batch_size=256, normalize=True, progress=False):
-    """Frozen CLIP text features of plain strings, computed in batches on the model's device."""
+def encode_texts(clip_model, texts, batch_size=256, normalize=True, progress=False, truncate=False,
+                 desc="encode texts"):
+    """Frozen CLIP text features of plain strings, computed in batches on the model's device
+    (``truncate``: cut texts longer than CLIP's context instead of failing; ``progress``: a progress bar)."""
     device = clip_model.token_embedding.weight.device
     chunks = range(0, len(texts), batch_size)
     if progress:
         from tqdm import tqdm
-        chunks = tqdm(chunks, desc="encode texts", unit="batch", dynamic_ncols=True)
+        chunks = tqdm(chunks, desc=desc, unit="batch", dynamic_ncols=True, mininterval=2.0)
     feats = []
     for i in chunks:
-        f = clip_model.encode_text(tokenize(texts[i:i + batch_size]).to(device))
+        f = clip_model.encode_text(tokenize(texts[i:i + batch_size], truncate=truncate).to(device))
         feats.append(f / f.norm(dim=-1, keepdim=True) if normalize else f)
     return torch.cat(feats) if feats else torch.empty(0, clip_model.text_projection.shape[1], device=device)

@@ -133,8 +133,8 @@ def test_embedding_cache_is_reused_and_invalidated(tiny_clip, tmp_path, monkeypa
     path = make_attribute_file(str(tmp_path / "x.json"), "X", names)
     cache = str(tmp_path / "cache")
     calls = []
-    real = ae.encode_sentences
-    monkeypatch.setattr(ae, "encode_sentences", lambda m, s, **kw: calls.append(len(s)) or real(m, s, **kw))
+    real = ae.encode_texts
+    monkeypatch.setattr(ae, "encode_texts", lambda m, s, **kw: calls.append(len(s)) or real(m, s, **kw))
 
     def run(template="a photo of a {class}, {attribute}: {description}.", backbone="bb1"):
         return load_or_compute_embeddings(clip_model, load_attributes(path), template, backbone, cache)
@@ -154,6 +154,41 @@ def test_embedding_cache_is_reused_and_invalidated(tiny_clip, tmp_path, monkeypa
     _, _, emb3 = run()
     assert calls == [9, 9, 9, 9] and not torch.equal(emb3[0, 0], emb[0, 0]) and torch.equal(emb3[1], emb[1])
     assert not [f for f in os.listdir(cache) if ".tmp" in f]
+    # the model's precision is part of the key: fp16 features are never reused by an fp32 run
+    half = load_clip(tiny_clip["state_dict"], device="cpu").half()
+    key_fp32 = sorted(f for f in os.listdir(cache) if f.endswith(".pt"))
+    # (fp16 text encoding is not available on every CPU build: the encoder is stubbed, the key is what counts)
+    monkeypatch.setattr(ae, "encode_texts", lambda m, s, **kw: calls.append(len(s)) or torch.ones(len(s), 64))
+    load_or_compute_embeddings(half, load_attributes(path), "a photo of a {class}, {attribute}: {description}.",
+                               "bb1", cache)
+    assert calls[-1] == 9 and len(sorted(f for f in os.listdir(cache) if f.endswith(".pt"))) == len(key_fp32) + 1
+    # a failed write leaves no temporary file behind, and the run goes on
+    def full_disk(obj, f):
+        with open(f, "wb") as out:
+            out.write(b"partial")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(ae.torch, "save", full_disk)
+    run(template="{class}: {description} ({attribute}).")
+    assert not [f for f in os.listdir(cache) if ".tmp" in f]
+
+
+def test_file_fingerprint_sees_replaced_files_and_survives_a_corrupt_index(tmp_path):
+    from sempt.attribute_embeddings import file_fingerprint
+    cache = str(tmp_path / "cache")
+    weights = tmp_path / "clip.pt"
+    weights.write_bytes(b"A" * 1000)
+    first = file_fingerprint(str(weights), cache)
+    st = os.stat(weights)
+    replacement = tmp_path / "new.pt"
+    replacement.write_bytes(b"B" * 1000)  # same size ...
+    os.utime(replacement, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and same modification time
+    os.replace(replacement, weights)
+    assert os.stat(weights).st_size == st.st_size and os.stat(weights).st_mtime_ns == st.st_mtime_ns
+    second = file_fingerprint(str(weights), cache)
+    assert second != first and second == __import__("hashlib").sha256(b"B" * 1000).hexdigest()
+    with open(os.path.join(cache, "file_hashes.json"), "w") as f:
+        f.write('{"truncated": ')  # a crash while another tool wrote it
+    assert file_fingerprint(str(weights), cache) == second
 
 
 def _sempt_env(tiny_clip, tmp_path, root):
