@@ -28,6 +28,14 @@ from sempt.engine.registry import check_availability
 USER_ERRORS = (ConfigError, DatasetError, CLIPLoadError, CheckpointError, AttributeFileError, FileNotFoundError)
 
 
+def one_line(error):
+    """The message of a user error, without the traceback a DataLoader worker wraps around it."""
+    text = str(error).strip()
+    if "Original Traceback" in text:  # raised in a worker process: the last line is "pkg.Error: message"
+        text = text.splitlines()[-1].split(": ", 1)[-1]
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def flags_from_args(args):
     """Config keys set by flags; ``--seed 0`` counts (CoOp's ``if args.seed`` dropped it)."""
     flags = {}
@@ -144,5 +152,5 @@ if __name__ == "__main__":
     try:
         main(build_parser().parse_args())
     except USER_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)

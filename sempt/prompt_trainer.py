@@ -161,6 +161,8 @@ class PromptTrainer(TrainerX):
             "accuracy": accuracy, "error_rate": 100.0 - accuracy, "macro_f1": 100.0 * macro_f1_score(y_true, y_pred),
             "total": len(y_true), "correct": correct, "per_class": per_class, "split": split,
             "dataset": cfg.DATASET.NAME, "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
+            # a split built here from raw files is not CoOp's: its numbers are not comparable with published ones
+            "split_rebuilt": bool(getattr(self.dm.dataset, "split_rebuilt", False)),
             "num_shots": cfg.DATASET.NUM_SHOTS, "classnames": [self.lab2cname[k] for k in sorted(self.lab2cname)],
             "trainer": cfg.TRAINER.NAME, "backbone": cfg.MODEL.BACKBONE.NAME, "seed": cfg.SEED,
             "eval_only": not getattr(self, "trained_here", False), "epoch": self.epoch + 1 if getattr(

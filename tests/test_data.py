@@ -1,14 +1,17 @@
-"""The CoOp reader core on a generated OxfordPets tree: splits, few-shot cache, errors."""
+"""The CoOp reader core on a generated OxfordPets tree: splits, few-shot cache, errors, damaged images and
+missing split files."""
 import json
 import os
 import os.path as osp
 import random
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 import datasets  # noqa: F401  (registers readers)
-from conftest import CLASSNAMES
+from conftest import CLASSNAMES, REPO, TINY_OPTS, run_train
 from sempt.config import build_cfg
 from sempt.data.coop import DatasetError
 
@@ -96,3 +99,53 @@ def test_errors_are_actionable(pets_root, tmp_path):
     os.remove(split_path)
     with pytest.raises(DatasetError, match="split_zhou_OxfordPets.json is missing"):
         _build(pets_root)
+
+
+def test_damaged_images_are_named_by_the_checker_and_before_training(pets_root, tiny_clip, tmp_path):
+    split = json.load(open(os.path.join(pets_root, "oxford_pets", "split_zhou_OxfordPets.json")))
+    bad_train = os.path.join(pets_root, "oxford_pets", "images", split["train"][0][0])
+    with open(bad_train, "wb") as f:
+        f.write(b"this is not a JPEG")
+    check = subprocess.run([sys.executable, "-m", "sempt.data", "check", "--root", pets_root, "--dataset",
+                            "oxford_pets"], cwd=REPO, capture_output=True, text=True)
+    assert check.returncode == 1 and f"OxfordPets: {bad_train} (UnidentifiedImageError" in check.stdout
+    args = ["--root", pets_root, "--seed", 1, "--trainer", "CoOp", "--dataset-config-file",
+            "configs/datasets/oxford_pets.yaml", "--config-file", "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml",
+            "MODEL.BACKBONE.NAME", tiny_clip["state_dict"], *TINY_OPTS, "OPTIM.MAX_EPOCH", "1"]
+    stop = run_train("--output-dir", tmp_path / "stop", *args, check=False)
+    assert stop.returncode == 2 and "Traceback" not in stop.stderr
+    assert f"1 training images cannot be decoded: {bad_train} (UnidentifiedImageError" in stop.stderr
+    assert "epoch [1/1]" not in stop.stdout  # stopped before the first epoch
+    skip = run_train("--output-dir", tmp_path / "skip", *args, "DATASET.BAD_IMAGES", "skip")
+    assert f"WARNING: skipping 1 training images that cannot be decoded: {bad_train}" in skip.stdout
+    assert "Finish training" in skip.stdout
+    # a damaged test image: evaluation names it in one line, from inside the data loader
+    bad_test = os.path.join(pets_root, "oxford_pets", "images", split["test"][0][0])
+    with open(bad_test, "wb") as f:
+        f.write(b"\xff\xd8 truncated")
+    ev = run_train("--output-dir", tmp_path / "eval", *args, "DATASET.BAD_IMAGES", "skip", "DATALOADER.NUM_WORKERS",
+                   "1", check=False)
+    assert ev.returncode == 2 and "Traceback" not in ev.stderr
+    (error,) = [line for line in ev.stderr.splitlines() if line.startswith("error:")]  # progress bars aside
+    assert error.startswith(f"error: Cannot decode the image {bad_test}")
+
+
+def test_a_missing_split_file_is_reported_read_only_and_a_rebuilt_split_flagged(tiny_clip, tmp_path):
+    from sempt.testing import make_dataset_tree
+    root = str(tmp_path / "data")
+    make_dataset_tree(root, "EuroSAT", per_class=(4, 2, 3), image_size=32)
+    split = os.path.join(root, "eurosat", "split_zhou_EuroSAT.json")
+    os.remove(split)
+    before = sorted(os.listdir(os.path.join(root, "eurosat")))
+    check = subprocess.run([sys.executable, "-m", "sempt.data", "check", "--root", root, "--dataset", "eurosat"],
+                           cwd=REPO, capture_output=True, text=True)
+    assert check.returncode == 1 and "Split file" in check.stdout and "is missing" in check.stdout
+    assert sorted(os.listdir(os.path.join(root, "eurosat"))) == before  # the checker wrote nothing
+    out = tmp_path / "run"
+    proc = run_train("--root", root, "--seed", 1, "--trainer", "CoOp", "--dataset-config-file",
+                     "configs/datasets/eurosat.yaml", "--config-file", "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml",
+                     "--output-dir", out, "MODEL.BACKBONE.NAME", tiny_clip["state_dict"], *TINY_OPTS,
+                     "OPTIM.MAX_EPOCH", "1", "DATASET.NUM_SHOTS", "2")
+    assert "WARNING: " + split + " was built by this repository from the raw files" in proc.stdout
+    assert json.load(open(out / "results.json"))["split_rebuilt"] is True
+    assert "_rebuilt" in json.load(open(split))  # and every later run on it says so too

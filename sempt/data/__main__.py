@@ -1,6 +1,7 @@
 """Data tools.
 
-    python -m sempt.data check --root $DATA [--dataset NAME ...]   one row per dataset; exit 1 if broken
+    python -m sempt.data check --root $DATA [--dataset NAME ...] [--quick]   one row per dataset; exit 1 if
+                                                    broken (every image is decoded; --quick: a sample)
     python -m sempt.data classnames imagenet                          "<wnid> <class name>" lines
     python -m sempt.data classnames oxford_pets                       one class name per line
 
@@ -23,6 +24,7 @@ def main(argv=None):
     c = sub.add_parser("check", help="check dataset folders")
     c.add_argument("--root", default=os.environ.get("DATA", ""), help="dataset root (default: $DATA)")
     c.add_argument("--dataset", nargs="+", help="reader or config names (default: all 15)")
+    c.add_argument("--quick", action="store_true", help="decode a sample of 200 images per dataset, not all")
     n = sub.add_parser("classnames", help="print a dataset's class names")
     n.add_argument("dataset")
     args = p.parse_args(argv)
@@ -50,7 +52,7 @@ def main(argv=None):
         return 2
     from sempt.data.check import check_all
     try:
-        rows = check_all(os.path.abspath(args.root), args.dataset)
+        rows = check_all(os.path.abspath(args.root), args.dataset, quick=args.quick)
     except KeyError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2

@@ -1,12 +1,14 @@
 """``python -m sempt.data check --root $DATA``: one table row per dataset, found or missing or broken.
 
 Each dataset is read by its real reader (all classes, no few-shot), so a row says exactly what a run would
-meet: the folder, the split file, every listed image, and the class names against the shipped lists.
+meet: the folder, the split file, every listed image (present and decodable: all of them, or a sample with
+``quick``), and the class names against the shipped lists. The check is read-only: it writes nothing into
+the data folder (a split file that training would have to build is reported instead).
 """
 import contextlib
 import io
-import os
 import os.path as osp
+import random
 import sys
 
 from sempt.data import catalog
@@ -20,19 +22,23 @@ def _cfg(root, reader):
     return build_cfg([datasets.extend_cfg], opts=["DATASET.ROOT", root, "DATASET.NAME", reader])
 
 
-def check_dataset(root, reader):
-    """``dict(dataset, status, classes, train, val, test, problem)``; status: ok, missing or broken."""
+QUICK_SAMPLE = 200  # images decoded per dataset with --quick
+
+
+def check_dataset(root, reader, quick=False):
+    """``dict(dataset, status, classes, train, val, test, problem, bad_images)``; status: ok, missing or
+    broken. ``bad_images``: ``[(path, reason)]`` of the images that cannot be decoded."""
     from sempt.backend import DATASET_REGISTRY
-    from sempt.data.coop import DatasetError
+    from sempt.data.coop import DatasetError, find_bad_images, read_only
     info = catalog.info(reader)
     row = {"dataset": reader, "status": "ok", "classes": None, "train": None, "val": None, "test": None,
-           "problem": ""}
+           "problem": "", "bad_images": []}
     cls = DATASET_REGISTRY.get(reader)
     if not osp.isdir(osp.join(root, cls.dataset_dir)):
         row.update(status="missing", problem=f"no folder {osp.join(root, cls.dataset_dir)}")
         return row
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), read_only():
             ds = cls(_cfg(root, reader))
     except (DatasetError, OSError, ValueError, KeyError) as e:
         row.update(status="broken", problem=str(e).splitlines()[0])
@@ -47,6 +53,14 @@ def check_dataset(root, reader):
         what = (f"label {diff} is {ds.classnames[diff]!r}, expected {expected[diff]!r}" if diff is not None
                 else f"{len(ds.classnames)} classes, expected {len(expected)}")
         row.update(status="broken", problem=f"class names differ from CoOp's: {what}")
+    paths = sorted({item.impath for part in (ds.train_x, ds.val or [], ds.test) for item in part})
+    if quick and len(paths) > QUICK_SAMPLE:
+        paths = random.Random(0).sample(paths, QUICK_SAMPLE)
+    row["bad_images"] = find_bad_images(paths, desc=f"{reader}: decode {len(paths):,} images")
+    if row["bad_images"]:
+        path, why = row["bad_images"][0]
+        row.update(status="broken", problem=f"{len(row['bad_images'])} of {len(paths):,} decoded images are damaged, "
+                                            f"e.g. {path} ({why})" + (f"; {row['problem']}" if row["problem"] else ""))
     return row
 
 
@@ -58,8 +72,8 @@ def _fmt(value, expected):
     return f"{value:,}"
 
 
-def check_all(root, names=None, out=sys.stdout):
-    """Print the table; return the rows."""
+def check_all(root, names=None, out=sys.stdout, quick=False):
+    """Print the table (and every damaged image); return the rows."""
     from tabulate import tabulate
     import datasets  # noqa: F401  (registers the readers)
     readers = [catalog.resolve(n) for n in names] if names else list(catalog.CATALOG)
@@ -67,7 +81,7 @@ def check_all(root, names=None, out=sys.stdout):
     n = len(readers)
     for i, reader in enumerate(readers, 1):
         print(f"[{i}/{n}] checking {reader} ...", file=sys.stderr, flush=True)
-        rows.append(check_dataset(root, reader))
+        rows.append(check_dataset(root, reader, quick=quick))
     table = []
     for r in rows:
         info = catalog.info(r["dataset"])
@@ -76,4 +90,9 @@ def check_all(root, names=None, out=sys.stdout):
                       _fmt(r["test"], info.test), r["problem"][:160]])
     print(tabulate(table, headers=["dataset", "status", "classes", "train", "val", "test", "first problem"]),
           file=out)
+    damaged = [(r["dataset"], p, why) for r in rows for p, why in r["bad_images"]]
+    if damaged:
+        print(f"\nDamaged images ({len(damaged)}): replace them, or train with DATASET.BAD_IMAGES skip", file=out)
+        for dataset, path, why in damaged:
+            print(f"  {dataset}: {path} ({why})", file=out)
     return rows

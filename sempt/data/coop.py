@@ -11,12 +11,15 @@ Differences from CoOp, all compatible with its files:
 - a cache that no longer matches its split file is rebuilt, and the log says so.
 - a missing folder, a malformed split file or missing images give errors that say what to do.
 """
+import contextlib
 import hashlib
 import json
 import math
 import os
 import os.path as osp
 import random
+import threading
+import time
 from collections import defaultdict
 
 from sempt.backend import DatasetBase, Datum
@@ -57,6 +60,48 @@ def check_images_exist(items, what):
     )
 
 
+REBUILT_MARK = "_rebuilt"  # key a split file built here (not CoOp's published one) carries
+
+_read_only = threading.local()
+
+
+@contextlib.contextmanager
+def read_only():
+    """Inside this block readers write nothing into ``DATASET.ROOT`` (the data checker): a split file that
+    would have to be built, or a cache that would be written, is reported instead."""
+    _read_only.on = True
+    try:
+        yield
+    finally:
+        _read_only.on = False
+
+
+def is_read_only():
+    return getattr(_read_only, "on", False)
+
+
+def split_is_rebuilt(filepath):
+    """True when ``filepath`` was built from the raw files by this repository (``save_split``)."""
+    try:
+        return REBUILT_MARK in read_json(filepath)
+    except (OSError, ValueError):
+        return False
+
+
+def find_bad_images(paths, desc="decode images", progress=True):
+    """``[(path, reason)]`` of the images that cannot be opened and decoded (every pixel read)."""
+    from PIL import Image
+    from tqdm import tqdm
+    bad = []
+    for path in tqdm(paths, desc=desc, unit="img", dynamic_ncols=True, mininterval=2.0, disable=not progress):
+        try:
+            with Image.open(path) as img:
+                img.convert("RGB").load()
+        except Exception as e:  # noqa: BLE001 - PIL raises many types for damaged files
+            bad.append((path, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}"))
+    return bad
+
+
 def read_split(filepath, path_prefix):
     """Read ``{"train"|"val"|"test": [[relpath, label, classname], ...]}`` into three ``Datum`` lists."""
     if not osp.isfile(filepath):
@@ -93,8 +138,16 @@ def save_split(train, val, test, filepath, path_prefix):
     """Write a CoOp split file with paths relative to ``path_prefix`` (atomically)."""
     def extract(items):
         return [(_rel(item.impath, path_prefix), item.label, item.classname) for item in items]
-    write_json({"train": extract(train), "val": extract(val), "test": extract(test)}, filepath)
+    write_json({"train": extract(train), "val": extract(val), "test": extract(test),
+                REBUILT_MARK: f"built from the raw files by sempt on {time.strftime('%Y-%m-%d')}: not CoOp's "
+                              "published split, so results are not comparable with published ones"}, filepath)
     print(f"Saved split to {filepath}")
+
+
+def _warn_rebuilt(path):
+    print("=" * 100 + f"\nWARNING: {path} was built by this repository from the raw files, not downloaded: it is not "
+          "CoOp's published split,\nso the numbers of this run are not comparable with published ones. Download "
+          f"the split file ({GUIDE}) to compare.\n" + "=" * 100)
 
 
 def subsample_classes(*args, subsample="all"):
@@ -277,6 +330,7 @@ class CoOpDataset(DatasetBase):
     ``load_split()`` when the dataset has no split file at all. A ``val`` of ``None`` means "use test".
     """
 
+    split_rebuilt = False  # True when the split was built here from the raw files (not CoOp's)
     dataset_dir = ""
     image_dir = ""
     split_file = ""
@@ -313,11 +367,21 @@ class CoOpDataset(DatasetBase):
             val = test
         else:
             train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
+        if not is_read_only():
+            train = self.verify_images(train, cfg)
         super().__init__(train_x=train, val=val, test=test)
 
     def load_split(self):
         if osp.isfile(self.split_path) or not type(self).has_own_split_builder():
-            return read_split(self.split_path, self.image_dir)
+            split = read_split(self.split_path, self.image_dir)
+            if self.split_path and split_is_rebuilt(self.split_path):
+                self.split_rebuilt = True
+                _warn_rebuilt(self.split_path)
+            return split
+        if is_read_only():
+            raise DatasetError(f"Split file {self.split_path} is missing (training would build a new random split "
+                               "from the raw files, not CoOp's; download it as described in "
+                               f"{GUIDE}#{self.guide_section})")
         print(f"{self.split_path} not found: building the split from the raw files")
         try:
             train, val, test = self.make_split()
@@ -326,7 +390,25 @@ class CoOpDataset(DatasetBase):
                 f"Split file {self.split_path} is missing and cannot be built from the raw files: {e}. "
                 f"Download the split file as described in {GUIDE}#{self.guide_section}.") from e
         save_split(train, val, test, self.split_path, self.image_dir)
+        self.split_rebuilt = True
+        _warn_rebuilt(self.split_path)
         return train, val, test
+
+    def verify_images(self, items, cfg):
+        """Decode the training images before the first epoch (``DATASET.VERIFY_IMAGES``): a damaged file
+        stops the run naming every bad file, or is left out with a warning (``DATASET.BAD_IMAGES skip``)."""
+        if cfg.DATASET.get("VERIFY_IMAGES", "train") == "none" or not items:
+            return items
+        bad = dict(find_bad_images([i.impath for i in items], desc=f"{type(self).__name__}: check training images"))
+        if not bad:
+            return items
+        listing = "; ".join(f"{p} ({why})" for p, why in list(bad.items())[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        if cfg.DATASET.get("BAD_IMAGES", "stop") == "skip":
+            print(f"WARNING: skipping {len(bad)} training images that cannot be decoded: {listing}{more}")
+            return [i for i in items if i.impath not in bad]
+        raise DatasetError(f"{len(bad)} training images cannot be decoded: {listing}{more}. Replace them, or set "
+                           "DATASET.BAD_IMAGES skip to train without them (python -m sempt.data check lists all)")
 
     @classmethod
     def has_own_split_builder(cls):

@@ -104,7 +104,12 @@ class DatasetWrapper(TorchDataset):
     def __getitem__(self, idx):
         item = self.data_source[idx]
         output = {"label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
-        img0 = read_image(item.impath)
+        try:
+            img0 = read_image(item.impath)
+        except (OSError, ValueError, SyntaxError) as e:  # PIL: truncated, not an image, bad header
+            from sempt.data.coop import DatasetError
+            raise DatasetError(f"Cannot decode the image {item.impath} ({type(e).__name__}: {e}); replace it "
+                               "(python -m sempt.data check --root DATA lists every damaged file)") from None
         if self.transform is None:
             output["img"] = img0
         elif isinstance(self.transform, (list, tuple)):
