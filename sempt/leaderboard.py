@@ -438,40 +438,52 @@ def _blocks(runs, published):
     return blocks
 
 
-def render(runs, fmt="github", want_seeds=3, published=False):
-    """The whole report as text; ``published``: also compare with ``sempt/data/published.json``."""
-    from tabulate import tabulate
-    blocks = _blocks(runs, load_published() if published else None)
-    out = io.StringIO()
-    tablefmt = {"github": "github", "latex": "latex_booktabs"}.get(fmt)
-    writer = csv.writer(out) if fmt == "csv" else None
+def _render_csv(blocks, out, want_seeds):
+    writer = csv.writer(out)
     for title, notes, cols, rows in blocks:
-        if fmt == "csv":
-            writer.writerow([f"# {title}"])
-            for note in notes:
-                writer.writerow([f"# {note}"])
-            writer.writerow(cols)
-            for row in rows:
-                writer.writerow([_fmt(v, fmt, want_seeds) for v in row])
-            writer.writerow([])
-            continue
+        writer.writerow([f"# {title}"])
+        for note in notes:
+            writer.writerow([f"# {note}"])
+        writer.writerow(cols)
+        for row in rows:
+            writer.writerow([_fmt(v, "csv", want_seeds) for v in row])
+        writer.writerow([])
+
+
+def _render_tables(blocks, out, fmt, want_seeds):
+    from tabulate import tabulate
+    tablefmt = {"github": "github", "latex": "latex_booktabs"}[fmt]
+    comment = "" if fmt == "github" else "% "
+    for title, notes, cols, rows in blocks:
         print(f"\n{'### ' if fmt == 'github' else '% '}{title}\n", file=out)
         for note in notes:
-            print(f"{'' if fmt == 'github' else '% '}{note}\n", file=out)
+            print(f"{comment}{note}\n", file=out)
         print(tabulate([[_fmt(v, fmt, want_seeds) for v in row] for row in rows], headers=cols, tablefmt=tablefmt,
                        disable_numparse=True), file=out)
-    if fmt != "csv":
-        cells = [v for _, _, _, rows in blocks for row in rows for v in row if isinstance(v, Cell) and v.n]
-        if any(c.n < want_seeds for c in cells):
-            print(f"\n† fewer than {want_seeds} seeds (--seeds) in this cell.", file=out)
-        if published:
-            print("\npub.: the published number (source under each table); Δ: measured mean minus published.",
-                  file=out)
-        problems = problems_report(runs, want_seeds)
-        if problems:
-            print("\nRuns without a result (not averaged):", file=out)
-            for p in problems:
-                print(f"  {p}", file=out)
+
+
+def _render_footnotes(runs, blocks, out, want_seeds, published):
+    cells = [v for _, _, _, rows in blocks for row in rows for v in row if isinstance(v, Cell) and v.n]
+    if any(c.n < want_seeds for c in cells):
+        print(f"\n† fewer than {want_seeds} seeds (--seeds) in this cell.", file=out)
+    if published:
+        print("\npub.: the published number (source under each table); Δ: measured mean minus published.", file=out)
+    problems = problems_report(runs, want_seeds)
+    if problems:
+        print("\nRuns without a result (not averaged):", file=out)
+        for p in problems:
+            print(f"  {p}", file=out)
+
+
+def render(runs, fmt="github", want_seeds=3, published=False):
+    """The whole report as text; ``published``: also compare with ``sempt/data/published.json``."""
+    blocks = _blocks(runs, load_published() if published else None)
+    out = io.StringIO()
+    if fmt == "csv":
+        _render_csv(blocks, out, want_seeds)
+    else:
+        _render_tables(blocks, out, fmt, want_seeds)
+        _render_footnotes(runs, blocks, out, want_seeds, published)
     return out.getvalue()
 
 
@@ -489,6 +501,55 @@ def problems_report(runs, want_seeds):
     return lines
 
 
+def _save(fig, path, plt):
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _plot_few_shot(tables, folder, plt):
+    """One figure per dataset: accuracy against shots, one line (with seed spread) per method."""
+    few = [t for t in tables if t["setting"] == "few_shot"]
+    written = []
+    for d in sorted({row[0] for t in few for row in t["rows"]}):
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        for t in few:
+            row = next((r for r in t["rows"] if r[0] == d), None)
+            pts = [(k, c) for k, c in zip(t["shots"], row[1:]) if isinstance(c, Cell) and c.n] if row else []
+            if pts:
+                ax.errorbar([k for k, _ in pts], [c.mean for _, c in pts], yerr=[c.std for _, c in pts],
+                            marker="o", capsize=3, label=t["method"])
+        ax.set(xlabel="shots per class", ylabel="accuracy (%)", title=f"Few-shot: {d}")
+        ax.set_xscale("log", base=2)
+        ax.legend(fontsize=7)
+        written.append(_save(fig, osp.join(folder, f"few_shot_{d}.png"), plt))
+    return written
+
+
+def _plot_base2new(tables, folder, plt):
+    """One bar chart per method: Base and Novel per dataset."""
+    def val(v):
+        return (v.mean if isinstance(v, Cell) else v) or 0
+
+    written = []
+    for t in (t for t in tables if t["setting"] == "base2new"):
+        rows = [r for r in t["rows"] if isinstance(r[1], (Cell, float)) and isinstance(r[2], (Cell, float))]
+        if not rows:
+            continue
+        x = np.arange(len(rows))
+        fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(rows) + 2), 3.6))
+        ax.bar(x - 0.2, [val(r[1]) for r in rows], 0.4, label="Base")
+        ax.bar(x + 0.2, [val(r[2]) for r in rows], 0.4, label="Novel")
+        ax.set_xticks(x, [r[0] for r in rows], rotation=30, ha="right", fontsize=7)
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(t["title"], fontsize=9)
+        ax.legend(fontsize=7)
+        name = "base2new_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", t["method"]) + ".png"
+        written.append(_save(fig, osp.join(folder, name), plt))
+    return written
+
+
 def plot(runs, folder):
     """Few-shot curves per dataset and base/novel bars per method, as PNG files; returns their paths."""
     try:
@@ -498,51 +559,8 @@ def plot(runs, folder):
     except ImportError as e:
         raise SystemExit("--plot needs matplotlib: pip install matplotlib") from e
     os.makedirs(folder, exist_ok=True)
-    written = []
     tables = build_tables(runs)
-    few = [t for t in tables if t["setting"] == "few_shot"]
-    datasets = sorted({row[0] for t in few for row in t["rows"]})
-    for d in datasets:
-        fig, ax = plt.subplots(figsize=(5, 3.6))
-        for t in few:
-            shots = [int(c.split()[0]) for c in t["columns"][1:]]
-            row = next((r for r in t["rows"] if r[0] == d), None)
-            if row is None:
-                continue
-            pts = [(k, c) for k, c in zip(shots, row[1:]) if isinstance(c, Cell) and c.n]
-            if pts:
-                ax.errorbar([k for k, _ in pts], [c.mean for _, c in pts], yerr=[c.std for _, c in pts],
-                            marker="o", capsize=3, label=t["method"])
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("shots per class")
-        ax.set_ylabel("accuracy (%)")
-        ax.set_title(f"Few-shot: {d}")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = osp.join(folder, f"few_shot_{d}.png")
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
-    for t in (t for t in tables if t["setting"] == "base2new"):
-        rows = [r for r in t["rows"] if isinstance(r[1], (Cell, float)) and isinstance(r[2], (Cell, float))]
-        if not rows:
-            continue
-        val = lambda v: v.mean if isinstance(v, Cell) else v  # noqa: E731
-        names = [r[0] for r in rows]
-        x = np.arange(len(rows))
-        fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(rows) + 2), 3.6))
-        ax.bar(x - 0.2, [val(r[1]) or 0 for r in rows], 0.4, label="Base")
-        ax.bar(x + 0.2, [val(r[2]) or 0 for r in rows], 0.4, label="Novel")
-        ax.set_xticks(x, names, rotation=30, ha="right", fontsize=7)
-        ax.set_ylabel("accuracy (%)")
-        ax.set_title(t["title"], fontsize=9)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = osp.join(folder, "base2new_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", t["method"]) + ".png")
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
-    return written
+    return _plot_few_shot(tables, folder, plt) + _plot_base2new(tables, folder, plt)
 
 
 def main(argv=None):
