@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from sempt.backend import TrainerX, build_lr_scheduler, build_optimizer, compute_accuracy
-from sempt.checkpoint import (CheckpointError, KeyRenames, checkpoint_path, load_checkpoint, resume_from_checkpoint,
-                              save_checkpoint)
+from sempt.checkpoint import CheckpointError, KeyRenames, checkpoint_path, load_checkpoint, resume_from_checkpoint
 from sempt.clip_loader import effective_precision, load_clip
+from sempt.engine.trainer import TrainerBase as EngineTrainerBase
 from sempt.engine.utils import get_rng_states, set_rng_states
 from sempt.config import ConfigError
 from sempt.prompt_learner import CLASS_DEPENDENT_BUFFERS
@@ -215,25 +215,14 @@ class PromptTrainer(TrainerX):
                   "modules the original builds but never uses)")
         return out
 
-    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
-        """Dassl's layout and keys, plus ``classnames`` (the label space seen in training)."""
-        for name in self.get_model_names():
-            optim, sched = self._optims[name], self._scheds[name]
-            save_checkpoint(
-                {
-                    "state_dict": self.checkpoint_state(name),
-                    "epoch": epoch + 1,
-                    "optimizer": optim.state_dict() if optim is not None else None,
-                    "scheduler": sched.state_dict() if sched is not None else None,
-                    "val_result": val_result,
-                    "classnames": list(self.train_classnames),
-                    "trainer": type(self).__name__,
-                    "trainer_state": self.trainer_state(),
-                },
-                osp.join(directory, name),
-                is_best=is_best,
-                model_name=model_name,
-            )
+    # the built-in engine's saving, with this class's hooks, on either engine (real Dassl's would save the
+    # class-dependent buffers and none of the extras)
+    save_model = EngineTrainerBase.save_model
+
+    def checkpoint_extras(self):
+        """Saved beside the weights: the label space seen in training and the state a resume needs."""
+        return {"classnames": list(self.train_classnames), "trainer": type(self).__name__,
+                "trainer_state": self.trainer_state()}
 
     def resume_model_if_exist(self, directory):
         names = self.get_model_names()

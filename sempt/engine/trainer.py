@@ -62,20 +62,25 @@ class TrainerBase:
         return names
 
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        """Dassl's layout and keys; a trainer adds to it through ``checkpoint_state(name)`` (what is saved of
+        a model, default its whole state dict) and ``checkpoint_extras()`` (more entries, default none)."""
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
-            save_checkpoint(
-                {
-                    "state_dict": self._models[name].state_dict(),
-                    "epoch": epoch + 1,
-                    "optimizer": optim.state_dict() if optim is not None else None,
-                    "scheduler": sched.state_dict() if sched is not None else None,
-                    "val_result": val_result,
-                },
-                osp.join(directory, name),
-                is_best=is_best,
-                model_name=model_name,
-            )
+            state = {
+                "state_dict": self.checkpoint_state(name),
+                "epoch": epoch + 1,
+                "optimizer": optim.state_dict() if optim is not None else None,
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "val_result": val_result,
+            }
+            state.update(self.checkpoint_extras())
+            save_checkpoint(state, osp.join(directory, name), is_best=is_best, model_name=model_name)
+
+    def checkpoint_state(self, name):
+        return self._models[name].state_dict()
+
+    def checkpoint_extras(self):
+        return {}
 
     def resume_model_if_exist(self, directory):
         names = self.get_model_names()
