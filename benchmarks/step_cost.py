@@ -1,29 +1,25 @@
 """Cost of one training step relative to CoOp, same batch: SemPT (frozen or prompted attribute encoding)
 and, with ``--baselines``, CoCoOp, MaPLe and PromptSRC. Peak memory is reported on CUDA.
 
-    python benchmarks/step_cost.py                       # ViT-B/16 sizes, random weights, CPU or GPU
-    python benchmarks/step_cost.py --preset tiny         # seconds, for a smoke run
-    python benchmarks/step_cost.py --classes 100 --batch 32 --device cuda --prec fp16
+    python -m benchmarks.step_cost                       # ViT-B/16 sizes, random weights, CPU or GPU
+    python -m benchmarks.step_cost --preset tiny         # seconds, for a smoke run
+    python -m benchmarks.step_cost --classes 100 --batch 32 --device cuda --prec fp16
 
 The model has CLIP ViT-B/16's shapes with random weights (no download needed): timings depend on
 shapes, not on weight values. Each variant runs ``--warmup`` untimed steps, then ``--steps`` timed ones
 (forward, backward, SGD step); the median is reported, with peak GPU memory on CUDA.
 """
 import argparse
-import os
 import statistics
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from sempt.prompt_learner import PromptLearner  # noqa: E402
-from sempt.testing import build_random_clip  # noqa: E402
-from trainers.coop import CoOpCLIP  # noqa: E402
-from trainers.sempt import SemPTCLIP  # noqa: E402
+from sempt.prompt_learner import PromptLearner
+from sempt.prompted_clip import CoOpCLIP
+from sempt.testing import build_random_clip
+from trainers.sempt import SemPTCLIP
 
 PRESETS = {
     "vit_b16": dict(width=512, layers=12, vision_width=768, vision_layers=12, image_resolution=224, patch_size=16,

@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))  # on sys.path through pytest.ini's ``pythonpath``
 
 os.environ.setdefault("SEMPT_ENGINE", "builtin")
 
