@@ -111,7 +111,8 @@ def effective_precision(precision, device):
 
 
 def load_clip(name, precision="fp16", device="cpu", cache_dir=None, download=True):
-    """Build ``clip.model.CLIP`` from ``name`` (see module docstring); returned on CPU, in eval mode."""
+    """Build ``clip.model.CLIP`` from ``name`` (see module docstring); returned on ``device`` (moved there
+    once, from the weights read on CPU), in eval mode."""
     from clip.model import build_model
 
     path = resolve_clip_file(name, cache_dir=cache_dir, download=download)
@@ -128,4 +129,4 @@ def load_clip(name, precision="fp16", device="cpu", cache_dir=None, download=Tru
         print(f"Precision {precision} is not available on {torch.device(device).type}: using fp32")
     if used in ("fp32", "amp"):
         model.float()
-    return model.eval()
+    return model.to(device).eval()

@@ -68,12 +68,12 @@ class KgCoOp(PromptTrainer):
     def build_custom_clip(self, classnames, clip_model):
         print(f"Hand-crafted template (KgCoOp's table): {get_template(self.cfg.DATASET.NAME, 'kgcoop')!r}")
         with torch.no_grad():
-            hand = encode_texts(clip_model.to(self.device), hand_prompts(self.cfg.DATASET.NAME, classnames, table="kgcoop"))
+            hand = encode_texts(clip_model, hand_prompts(self.cfg.DATASET.NAME, classnames, table="kgcoop"))
         prompt_learner = PromptLearner.from_config(self.tcfg, classnames, clip_model)
         if self.tcfg.ORIGINAL_RNG:
             print("Replaying the random draws of KgCoOp's model constructor (TRAINER.KGCOOP.ORIGINAL_RNG)")
             replay_original_draws(clip_model)
-        return KgCoOpCLIP(prompt_learner, clip_model.cpu(), hand.cpu())
+        return KgCoOpCLIP(prompt_learner, clip_model, hand)
 
     def compute_loss(self, image, label):
         logits, penalty = self.model.forward_with_penalty(image)

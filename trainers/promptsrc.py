@@ -131,7 +131,6 @@ class PromptSRC(PromptTrainer):
         pl = IndependentPromptLearner(classnames, clip_model, S.N_CTX_TEXT, S.CTX_INIT, S.N_CTX_VISION,
                                       S.PROMPT_DEPTH_TEXT, S.PROMPT_DEPTH_VISION)
         templates = teacher_templates(S.TEACHER_TEMPLATES, self.cfg.DATASET.NAME)
-        clip_model = clip_model.to(self.device)
         # the original encodes its teacher prompts with an fp32 copy of CLIP, whatever PREC says
         teacher_clip = clip_model if clip_model.dtype == torch.float32 else copy.deepcopy(clip_model).float()
         with torch.no_grad():
@@ -139,10 +138,10 @@ class PromptSRC(PromptTrainer):
                                   normalize=False) for t in templates]
         del teacher_clip
         teacher = torch.stack(feats).float().mean(0)
-        teacher = (teacher / teacher.norm(dim=-1, keepdim=True)).cpu()
+        teacher = teacher / teacher.norm(dim=-1, keepdim=True)
         self.gpa_weights = gaussian_weights(self.cfg.OPTIM.MAX_EPOCH, S.GPA_MEAN, S.GPA_STD)
         self.gpa_state = None
-        return PromptSRCCLIP(pl, clip_model.cpu(), teacher)
+        return PromptSRCCLIP(pl, clip_model, teacher)
 
     def compute_loss(self, image, label):
         S = self.tcfg

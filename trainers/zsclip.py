@@ -36,7 +36,7 @@ class ZeroshotCLIP(PromptTrainer):
 
     def build_model(self):
         classnames = self.dm.dataset.classnames
-        clip_model = self.load_clip_model().to(self.device)
+        clip_model = self.load_clip_model()
         print(f"Template: {get_template(self.cfg.DATASET.NAME)!r}")
         with torch.no_grad():
             text = encode_texts(clip_model, hand_prompts(self.cfg.DATASET.NAME, classnames))
