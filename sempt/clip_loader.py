@@ -130,3 +130,26 @@ def load_clip(name, precision="fp16", device="cpu", cache_dir=None, download=Tru
     if used in ("fp32", "amp"):
         model.float()
     return model.to(device).eval()
+
+
+def random_clip(width=64, layers=1, vision_width=64, vision_layers=1, image_resolution=32, patch_size=16,
+                      embed_dim=64, context_length=77, vocab_size=49408, seed=0, resnet=False):
+    """An fp32 ``clip.model.CLIP`` of the given sizes with random weights, seeded (ViT-B/16 sizes: width=512,
+    layers=12, vision_width=768, vision_layers=12, image_resolution=224, patch_size=16, embed_dim=512): the
+    start of the synthetic world's pretraining, and the tests' and benchmarks' stand-in for real weights."""
+    from clip.model import CLIP
+    if width < 64 or vision_width < 64 or width % 64 or vision_width % 64:
+        raise ValueError("widths must be multiples of 64 (CLIP derives its head count as width // 64)")
+    torch.manual_seed(seed)
+    return CLIP(
+        embed_dim=embed_dim,
+        image_resolution=image_resolution,
+        vision_layers=(1, 1, 1, 1) if resnet else vision_layers,
+        vision_width=vision_width,
+        vision_patch_size=None if resnet else patch_size,
+        context_length=context_length,
+        vocab_size=vocab_size,
+        transformer_width=width,
+        transformer_heads=width // 64,
+        transformer_layers=layers,
+    ).float().eval()
