@@ -11,12 +11,13 @@ import os.path as osp
 
 import torch
 
+from sempt.attributes import split_variant_key
 from sempt.fileio import mkdir_if_missing, read_json, write_json
 from sempt.text_encoder import encode_texts
 
 __all__ = ["default_cache_dir", "file_fingerprint", "attribute_sentence", "load_or_compute_embeddings"]
 
-FORMAT = "sempt-attribute-embeddings-v1"
+FORMAT = "sempt-attribute-embeddings-v2"  # v2: by_id rows
 
 
 def default_cache_dir():
@@ -72,9 +73,10 @@ def load_or_compute_embeddings(clip_model, knowledge, template, backbone_id, cac
                 return cached["classes"], cached["attributes"], cached["embeddings"]
         except Exception as e:  # noqa: BLE001 - a broken cache file is recomputed
             print(f"Ignoring unreadable embedding cache {path} ({type(e).__name__})")
-    classes = sorted(knowledge.classes)
+    entries = knowledge.all_entries()  # class names and "name [id]" keys of classes that share a name
+    classes = sorted(entries)
     attributes = list(knowledge.attributes)
-    sentences = [attribute_sentence(template, c, a, knowledge.classes[c].get(a) or "")
+    sentences = [attribute_sentence(template, split_variant_key(c)[0], a, entries[c].get(a) or "")
                  for c in classes for a in attributes]
     print(f"Encoding {len(sentences):,} attribute sentences ({len(classes)} classes x {len(attributes)} "
           f"attributes) with the frozen text encoder; cached at {path}")

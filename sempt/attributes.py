@@ -6,7 +6,15 @@ Format (``schema`` 1)::
      "dataset": "<reader name, e.g. OxfordPets>",
      "attributes": [{"name": "coat colour", "definition": "..."}, ...],
      "classes": {"<class name exactly as the reader gives it>": {"<attribute name>": "<description>", ...}},
+     "by_id": {"<class name>": {"<class id>": {"<attribute name>": "<description>", ...}, ...}},   (optional)
      "provenance": {...}}
+
+``by_id`` holds distinct entries for classes that share a name: ImageNet, as CoOp lists it, has two
+classes called "missile" (n03773504, n04008634) and two called "sunglasses" (n04355933, n04356056). A class
+id is the WordNet id for the ImageNet family and the label index (as a string, e.g. ``"#12"``) in the
+reader's full class list otherwise (``class_ids``). A lookup that knows the ids uses the ``by_id`` entry;
+one that does not (older readers, an unknown label space) uses the name's ``classes`` entry, which must
+therefore exist too and describe what both classes share. Files without ``by_id`` stay valid.
 
 The ImageNet variants (V2, Sketch, A, R) use the ImageNet file. Written by the attribute pipeline
 (``python -m trainers.attributes``), read by the SemPT trainer, validated by both.
@@ -16,7 +24,7 @@ import json
 import os.path as osp
 
 __all__ = ["SCHEMA", "AttributeFileError", "AttributeKnowledge", "attribute_file_for", "load_attributes",
-           "REGENERATE_HINT"]
+           "REGENERATE_HINT", "class_ids", "entry_keys", "variant_key", "split_variant_key"]
 
 SCHEMA = 1
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -29,7 +37,35 @@ REGENERATE_HINT = ("Regenerate it with `python -m trainers.attributes generate -
 
 
 class AttributeFileError(ValueError):
-    """An attribute file that is missing, malformed, or does not cover the label space."""
+    """An attribute file that is missing, malformed, or does not cover the label space. ``reason`` is the
+    problem alone (without the file name and the advice), for callers that give their own advice."""
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+def class_ids(label_space, classnames):
+    """Ids of ``classnames`` (``by_id`` keys) when they are the reader's class list for ``label_space`` or its
+    base or new half (CoOp's ``SUBSAMPLE_CLASSES``), in order; ``None`` when that cannot be told."""
+    from sempt.data import catalog
+    try:
+        full = catalog.classnames(label_space)
+    except (KeyError, ValueError):
+        return None
+    try:
+        ids = catalog.wnids(label_space)
+    except (KeyError, ValueError):
+        ids = None
+    if not ids or len(ids) != len(full):
+        ids = [f"#{i}" for i in range(len(full))]
+    names = list(classnames)
+    n = len(names)
+    half = (len(full) + 1) // 2
+    for start in (0, half, len(full) - n):
+        if 0 <= start and full[start:start + n] == names:
+            return list(ids[start:start + n])
+    return None
 
 
 def attribute_file_for(dataset_name, directory=None):
@@ -43,11 +79,39 @@ def attribute_file_for(dataset_name, directory=None):
     return osp.join(directory or DEFAULT_DIR, f"{stem}.json")
 
 
+def variant_key(name, class_id):
+    """How the attribute pipeline names one of several classes that share ``name`` while it works on them."""
+    return f"{name} [{class_id}]"
+
+
+def split_variant_key(key):
+    """``(name, class_id)`` of a ``variant_key``; ``(key, None)`` for an ordinary class name."""
+    if key.endswith("]") and " [" in key:
+        name, _, class_id = key[:-1].rpartition(" [")
+        return name, class_id
+    return key, None
+
+
+def entry_keys(label_space, classnames):
+    """The entries a file needs for a label space: each name once, plus one ``variant_key`` per class whose
+    name is shared (when the ids can be told, see ``class_ids``)."""
+    classnames = list(classnames)
+    names = list(dict.fromkeys(classnames))
+    if len(names) == len(classnames):
+        return names
+    ids = class_ids(label_space, classnames)
+    if ids is None:
+        return names
+    shared = {c for c in names if classnames.count(c) > 1}
+    return names + [variant_key(c, i) for c, i in zip(classnames, ids) if c in shared]
+
+
 class AttributeKnowledge:
     """Validated attribute descriptions: ``attributes`` (names), ``descriptions[class][attribute]``."""
 
-    def __init__(self, path, dataset, attributes, definitions, classes, provenance, content_hash):
+    def __init__(self, path, dataset, attributes, definitions, classes, provenance, content_hash, by_id=None):
         self.path = path
+        self.by_id = by_id or {}
         self.dataset = dataset
         self.attributes = attributes
         self.definitions = definitions
@@ -55,11 +119,35 @@ class AttributeKnowledge:
         self.provenance = provenance
         self.content_hash = content_hash
 
-    def descriptions_for(self, classnames, n_attributes=0):
+    def entry(self, classname, class_id=None):
+        """The descriptions of one class: its ``by_id`` entry when ``class_id`` has one, else its name's."""
+        if class_id is not None and class_id in self.by_id.get(classname, {}):
+            return self.by_id[classname][class_id]
+        return self.classes[classname]
+
+    def all_entries(self):
+        """Every entry by key: class names, and ``variant_key(name, id)`` for the ``by_id`` entries (an
+        embedding cache can encode them all once; ``split_variant_key`` gives the name to write)."""
+        entries = dict(self.classes)
+        entries.update({variant_key(c, i): d for c, by in self.by_id.items() for i, d in by.items()})
+        return entries
+
+    def row_keys(self, classnames, ids=None):
+        """The ``all_entries`` key of each class of a label space (its ``by_id`` entry when it has one)."""
+        ids = list(ids) if ids is not None else [None] * len(classnames)
+        return [variant_key(c, i) if i is not None and i in self.by_id.get(c, {}) else c
+                for c, i in zip(classnames, ids)]
+
+    def descriptions_for(self, classnames, n_attributes=0, ids=None):
         """``(attribute names, [[description per attribute] per class])`` for a label space, validated.
 
-        ``n_attributes`` > 0 keeps the first ``n_attributes`` attributes of the file.
+        ``n_attributes`` > 0 keeps the first ``n_attributes`` attributes of the file. ``ids`` (one per class,
+        see ``class_ids``) selects the distinct ``by_id`` entries of classes that share a name.
         """
+        classnames = list(classnames)
+        if ids is not None and len(ids) != len(classnames):
+            raise ValueError(f"descriptions_for: {len(ids)} ids for {len(classnames)} classes")
+        ids = list(ids) if ids is not None else [None] * len(classnames)
         attrs = self.attributes
         if n_attributes > 0:
             if n_attributes > len(attrs):
@@ -74,10 +162,11 @@ class AttributeKnowledge:
                 f"{self.path} has no descriptions for {len(missing)} class(es) of the evaluated label space, e.g. "
                 f"{missing[:5]}. Class names must match the reader's exactly. {hint}")
         table = []
-        for c in classnames:
+        for c, i in zip(classnames, ids):
             row = []
+            entry = self.entry(c, i)
             for a in attrs:
-                desc = self.classes[c].get(a)
+                desc = entry.get(a)
                 if desc is None:
                     raise AttributeFileError(f"{self.path}: class {c!r} has no description for attribute {a!r}. {hint}")
                 if not isinstance(desc, str) or not desc.strip():
@@ -90,39 +179,60 @@ class AttributeKnowledge:
 def load_attributes(path, dataset=None):
     """Read and check the structure of an attribute file; errors name the file and the fix."""
     hint = REGENERATE_HINT.format(dataset=dataset or "<dataset>")
+
+    def fail(reason, advice=hint):
+        return AttributeFileError(f"{path}: {reason}. {advice}", reason=reason)
+
     if not osp.isfile(path):
-        raise AttributeFileError(f"Attribute file {path} not found. {hint}")
+        raise AttributeFileError(f"Attribute file {path} not found. {hint}", reason="not found")
     with open(path, "rb") as f:
         raw = f.read()
     try:
-        data = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise AttributeFileError(f"{path} is not valid UTF-8 JSON ({e}). {hint}") from e
+        cut = isinstance(e, json.JSONDecodeError) and e.pos >= len(text.rstrip()) - 1
+        raise fail(f"not valid UTF-8 JSON{' (the file looks cut off)' if cut else ''}: {e}") from None
     if not isinstance(data, dict):
-        raise AttributeFileError(f"{path} must hold a JSON object. {hint}")
+        raise fail("the file must hold a JSON object")
     if data.get("schema") != SCHEMA:
-        raise AttributeFileError(f"{path}: schema is {data.get('schema')!r}, this version reads schema {SCHEMA}. {hint}")
+        raise fail(f"schema is {data.get('schema')!r}, this version reads schema {SCHEMA}")
     file_dataset = data.get("dataset")
     if dataset is not None and file_dataset != SHARED_FILES.get(dataset, dataset):
-        raise AttributeFileError(
-            f"{path} is for dataset {file_dataset!r}, not {SHARED_FILES.get(dataset, dataset)!r}. Point "
-            f"TRAINER.SEMPT.ATTRIBUTES_FILE at the right file. {hint}")
+        raise fail(f"the file is for dataset {file_dataset!r}, not {SHARED_FILES.get(dataset, dataset)!r}",
+                   f"Point TRAINER.SEMPT.ATTRIBUTES_FILE at the right file. {hint}")
     attrs = data.get("attributes")
     if not isinstance(attrs, list) or not attrs or not all(isinstance(a, dict) and a.get("name") for a in attrs):
-        raise AttributeFileError(f"{path}: 'attributes' must be a non-empty list of {{'name', 'definition'}}. {hint}")
+        raise fail("'attributes' must be a non-empty list of {'name', 'definition'}")
     names = [a["name"] for a in attrs]
     if len(set(names)) != len(names):
-        raise AttributeFileError(f"{path}: attribute names repeat: {names}. {hint}")
+        raise fail(f"attribute names repeat: {names}")
     classes = data.get("classes")
     if not isinstance(classes, dict) or not classes:
-        raise AttributeFileError(f"{path}: 'classes' must map class names to descriptions. {hint}")
-    for c, descs in classes.items():
+        raise fail("'classes' must map class names to descriptions")
+
+    def check_entry(what, descs):
         if not isinstance(descs, dict):
-            raise AttributeFileError(f"{path}: class {c!r} must map attribute names to descriptions. {hint}")
+            raise fail(f"{what} must map attribute names to descriptions")
         unknown = [a for a in descs if a not in names]
         if unknown:
-            raise AttributeFileError(f"{path}: class {c!r} describes unknown attribute(s) {unknown}. {hint}")
+            raise fail(f"{what} describes unknown attribute(s) {unknown}")
+
+    for c, descs in classes.items():
+        check_entry(f"class {c!r}", descs)
+    by_id = data.get("by_id", {})
+    if not isinstance(by_id, dict):
+        raise fail("'by_id' must map class names to {class id: descriptions}")
+    for c, entries in by_id.items():
+        if c not in classes:
+            raise fail(f"'by_id' has entries for {c!r}, which 'classes' lacks (it needs the shared entry too, "
+                       "for readers that do not know class ids)",
+                       f"Add {c!r} to 'classes' with descriptions true of all its classes.")
+        if not isinstance(entries, dict) or not entries:
+            raise fail(f"'by_id' / {c!r} must map class ids (e.g. WordNet ids) to descriptions")
+        for i, descs in entries.items():
+            check_entry(f"class {c!r} with id {i!r}", descs)
     return AttributeKnowledge(
         path=osp.abspath(path), dataset=file_dataset, attributes=names,
         definitions={a["name"]: a.get("definition", "") for a in attrs}, classes=classes,
-        provenance=data.get("provenance", {}), content_hash=hashlib.sha256(raw).hexdigest())
+        provenance=data.get("provenance", {}), content_hash=hashlib.sha256(raw).hexdigest(), by_id=by_id)

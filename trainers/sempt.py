@@ -24,7 +24,7 @@ from yacs.config import CfgNode as CN
 
 from sempt.attribute_embeddings import (attribute_sentence, default_cache_dir, file_fingerprint,
                                         load_or_compute_embeddings)
-from sempt.attributes import attribute_file_for, load_attributes
+from sempt.attributes import attribute_file_for, class_ids, load_attributes
 from sempt.backend import TRAINER_REGISTRY
 from sempt.clip_loader import resolve_clip_file
 from sempt.config import ConfigError
@@ -178,8 +178,17 @@ class SemPT(PromptTrainer):
         S, cfg = self.tcfg, self.cfg
         path = S.ATTRIBUTES_FILE or attribute_file_for(cfg.DATASET.NAME, S.ATTRIBUTES_DIR or None)
         knowledge = load_attributes(path, dataset=None if S.ATTRIBUTES_FILE else cfg.DATASET.NAME)
-        attrs, table = knowledge.descriptions_for(classnames, S.NUM_ATTRIBUTES)
+        # classes that share a name (ImageNet's two "missile" and two "sunglasses") take their own "by_id"
+        # entries: ids (WordNet ids, or label indices) are known when the names are the reader's list or half
+        ids = class_ids(cfg.DATASET.NAME, classnames)
+        attrs, table = knowledge.descriptions_for(classnames, S.NUM_ATTRIBUTES, ids=ids)
         print(f"Attributes ({len(attrs)}) from {knowledge.path}: {attrs}")
+        shared = sorted({c for c in classnames if classnames.count(c) > 1})
+        if shared:
+            own = [c for c in shared if ids is not None and all(i in knowledge.by_id.get(c, {})
+                                                                for n, i in zip(classnames, ids) if n == c)]
+            print(f"Classes sharing a name: {shared}; distinct attribute entries for {own or 'none'}"
+                  + ("" if len(own) == len(shared) else " (the others share one entry: add them under by_id)"))
         return knowledge, attrs, table
 
     def build_custom_clip(self, classnames, clip_model):
@@ -198,7 +207,8 @@ class SemPT(PromptTrainer):
                 clip_model, knowledge, S.TEMPLATE, backbone_id, cache_dir)
             ci = {c: i for i, c in enumerate(file_classes)}
             ai = [file_attrs.index(a) for a in attrs]
-            emb = all_emb[[ci[c] for c in classnames]][:, ai]
+            keys = knowledge.row_keys(classnames, class_ids(cfg.DATASET.NAME, classnames))  # shared names: by_id rows
+            emb = all_emb[[ci[k] for k in keys]][:, ai]
         else:
             body = S.TEMPLATE
             prefix = S.CTX_INIT.replace("_", " ").strip()

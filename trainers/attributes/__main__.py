@@ -133,7 +133,8 @@ def main(argv=None):
     _add_common(g)
     g.add_argument("--model", default=os.environ.get("SEMPT_LLM_MODEL", "gpt-4o-mini"))
     g.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL or OpenAI)")
-    g.add_argument("--timeout", type=float, default=120.0)
+    g.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds one whole request may take, however slowly the reply arrives (retried after)")
     g.add_argument("--max-attempts", type=int, default=6, help="tries per request (rate limits, server errors)")
     g.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds (doubles, with jitter)")
     g.add_argument("--max-repairs", type=int, default=2, help="repair requests per malformed answer")
@@ -160,13 +161,14 @@ def main(argv=None):
     from .exchange import ExchangeError
     from .llm import LLMError
     from .pipeline import GenerationIncomplete
+    from .store import ResumeError
     try:
         return {"generate": cmd_generate, "export": cmd_export, "import": cmd_import,
                 "validate": cmd_validate}[args.command](args)
     except KeyboardInterrupt:
         print("\ninterrupted: progress is saved; rerun the same command to continue", file=sys.stderr)
         return 130
-    except (LLMError, ExchangeError, GenerationIncomplete, AttributeFileError, KeyError, ValueError) as e:
+    except (LLMError, ExchangeError, GenerationIncomplete, ResumeError, AttributeFileError, KeyError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ Run ``export`` once for step 1, answer it, run ``export`` again for the step-2 p
 import glob
 import os.path as osp
 
+from sempt.attributes import entry_keys
 from sempt.fileio import atomic_write_text, mkdir_if_missing, read_json, write_json
 
 from . import prompts
@@ -39,13 +40,14 @@ def export(dataset, classnames, domain, folder, n_attributes=6, batch_size=10, w
     """Write the prompts that can be written now; returns the list of files to answer."""
     d = osp.join(folder, dataset)
     mkdir_if_missing(d)
-    classes = list(dict.fromkeys(classnames))
+    classes = entry_keys(dataset, classnames)  # classes that share a name get one entry each
     write_json({"dataset": dataset, "domain": domain, "n_attributes": n_attributes, "batch_size": batch_size,
                 "word_limit": word_limit, "prompt_version": prompts.PROMPT_VERSION,
                 "prompt_hash": prompts.prompt_hash(), "classes": classes}, osp.join(d, "export.json"))
     s1_answer = osp.join(d, "step1_answer.json")
     if not osp.isfile(s1_answer):
-        atomic_write_text(_render(prompts.step1_messages(dataset, domain, classes, n_attributes)),
+        atomic_write_text(_render(prompts.step1_messages(dataset, domain, list(dict.fromkeys(classnames)),
+                                                         n_attributes)),
                           osp.join(d, "step1_prompt.txt"))
         print(f"Wrote {osp.join(d, 'step1_prompt.txt')}: answer it, save the JSON as {s1_answer}, "
               "then run export again for the step-2 prompts")

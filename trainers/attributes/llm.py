@@ -1,15 +1,27 @@
 """Chat requests through the ``openai`` client, with our own retry policy and actionable final errors.
 
-Retried with exponential backoff and jitter: rate limits (429), server errors (5xx), time-outs and refused
-connections. Not retried, and explained: a bad key (401/403), an unknown model (404), a rejected request.
-The API key is read from ``OPENAI_API_KEY`` only, and never logged or stored.
+Retried with exponential backoff and jitter: rate limits (429), request time-outs (408), server errors
+(5xx), time-outs, refused or dropped connections, and replies a proxy or a half-working server gives with
+status 200: an HTML page, a body that is not UTF-8 or not JSON, a completion without ``choices``. A
+``Retry-After`` header is honoured when it is a number of seconds or an HTTP date (capped; a negative or
+unreadable one falls back to the backoff). ``timeout`` bounds each whole request, however slowly the
+reply trickles in. Not retried, and explained: a bad key (401/403), an unknown model (404), a rejected
+request. What still fails is one sentence naming the endpoint (host and port only) and the cause.
+
+The API key is read from ``OPENAI_API_KEY`` only, and never logged or stored; user names and passwords
+written into ``--base-url`` are sent to the server but never printed or stored (``endpoint_host``,
+``redact_url``).
 """
+import email.utils
+import json
+import math
 import os
 import random
+import threading
 import time
-from urllib.parse import urlparse
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["LLMError", "LLMClient", "endpoint_host"]
+__all__ = ["LLMError", "LLMClient", "endpoint_host", "redact_url"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -18,10 +30,94 @@ class LLMError(RuntimeError):
     """A request that failed for good; the message names the setting to fix."""
 
 
+class _Transient(Exception):
+    """A reply worth retrying; ``str()`` says what was wrong with it."""
+
+    def __init__(self, cause, retry_after=None):
+        super().__init__(cause)
+        self.retry_after = retry_after
+
+
 def endpoint_host(base_url):
-    """The host (and port) of an endpoint, for provenance: never the key, never the path's secrets."""
-    parsed = urlparse(base_url or DEFAULT_BASE_URL)
-    return parsed.netloc or parsed.path
+    """The host (and port) of an endpoint, for provenance and messages: never a user name or password."""
+    try:
+        parsed = urlsplit(base_url or DEFAULT_BASE_URL)
+        host = parsed.hostname or ""
+        port = parsed.port
+    except ValueError:  # an unparsable port: keep what follows the last "@" only
+        netloc = urlsplit(base_url or "").netloc
+        return netloc.rsplit("@", 1)[-1] or "<unparsable --base-url>"
+    if not host:
+        return "<no host in --base-url>"
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"{host}:{port}" if port else host
+
+
+def redact_url(url):
+    """``url`` without user name, password, query or fragment: safe to print."""
+    try:
+        parsed = urlsplit(url)
+        return urlunsplit((parsed.scheme, endpoint_host(url), parsed.path, "", ""))
+    except ValueError:
+        return endpoint_host(url)
+
+
+def parse_retry_after(value, now=None):
+    """Seconds to wait from a ``Retry-After`` value (seconds or an HTTP date); ``None`` when unusable."""
+    if value is None:
+        return None
+    value = str(value).strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        seconds = email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    if seconds < 0:
+        return 0.0 if "," in value or " " in value else None  # a date in the past: now; a negative number: unusable
+    return seconds
+
+
+def _looks_like_html(text):
+    head = text.lstrip()[:200].lower()
+    return head.startswith("<!doctype") or head.startswith("<html") or "<html" in head or "<body" in head
+
+
+def parse_completion(body, content_type=""):
+    """``(content, total_tokens)`` from the raw bytes of a 200 reply; ``_Transient`` when it is unusable."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Transient(f"a reply that is not UTF-8 text ({len(body)} bytes)") from None
+    if not text.strip():
+        raise _Transient("an empty reply")
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        if _looks_like_html(text):
+            label = "labelled as JSON" if "json" in (content_type or "").lower() else "status 200"
+            raise _Transient(f"an HTML page instead of JSON ({label}; a proxy, gateway or login page?)") from None
+        raise _Transient(f"a reply that is not valid JSON ({len(body)} bytes, "
+                         f"Content-Type {content_type or 'not given'})") from None
+    if not isinstance(obj, dict):
+        raise _Transient(f"a JSON {type(obj).__name__} instead of a chat completion object")
+    choices = obj.get("choices")
+    if not isinstance(choices, list) or not choices:
+        err = obj.get("error")
+        detail = f": {str(err.get('message', err) if isinstance(err, dict) else err)[:120]}" if err else ""
+        raise _Transient(f"a completion with no choices{detail}")
+    first = choices[0] if isinstance(choices[0], dict) else {}
+    message = first.get("message") if isinstance(first.get("message"), dict) else {}
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise _Transient("a completion whose message content is not text")
+    usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+    tokens = usage.get("total_tokens") if isinstance(usage.get("total_tokens"), int) else 0
+    return content or "", tokens
 
 
 class LLMClient:
@@ -31,15 +127,25 @@ class LLMClient:
             import openai
         except ImportError as e:
             raise LLMError("The attribute pipeline needs the openai package: pip install openai") from e
+        if not timeout or timeout <= 0:
+            raise LLMError(f"--timeout must be a positive number of seconds, got {timeout}")
+        if max_attempts < 1:
+            raise LLMError(f"--max-attempts must be at least 1, got {max_attempts}")
         self.openai = openai
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        parsed = urlsplit(self.base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise LLMError(f"--base-url / OPENAI_BASE_URL must be an http(s) URL such as http://localhost:8000/v1, "
+                           f"got {redact_url(self.base_url)!r}")
         key = os.environ.get("OPENAI_API_KEY")
         if not key:
             if self.base_url.rstrip("/") == DEFAULT_BASE_URL:
                 raise LLMError("OPENAI_API_KEY is not set. Export it (it is read from the environment only), or "
                                "point --base-url / OPENAI_BASE_URL at a local OpenAI-compatible server.")
             key = "not-needed"  # local servers usually ignore the key
-        self.client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0)
+        self._key = key
+        self.timeout = float(timeout)
+        self.client = self._new_client()
         self.model = model
         self.max_attempts = max_attempts
         self.backoff, self.max_backoff = backoff, max_backoff
@@ -51,15 +157,49 @@ class LLMClient:
         self.retries = 0
         self.tokens = 0
 
+    def _new_client(self):
+        # the per-read time-out is the whole budget too; _call enforces the whole-request deadline
+        return self.openai.OpenAI(api_key=self._key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+
     @property
     def host(self):
         return endpoint_host(self.base_url)
 
     def _delay(self, attempt, retry_after=None):
         if retry_after is not None:
-            return min(float(retry_after), self.max_backoff)
+            return min(max(float(retry_after), 0.0), self.max_backoff)
         base = min(self.backoff * (2 ** attempt), self.max_backoff)
         return base * (0.5 + self.rng.random())  # jitter in [0.5, 1.5) x
+
+    def _call(self, kwargs):
+        """One request, bounded as a whole by ``timeout``: ``(status, headers, body bytes)`` of a 2xx reply.
+
+        The request runs in a daemon thread; if the deadline passes first, the client's connections are
+        closed (which ends the slow read) and a fresh client is made for the next attempt.
+        """
+        box = {}
+        client = self.client
+
+        def work():
+            try:
+                raw = client.chat.completions.with_raw_response.create(**kwargs)
+                box["reply"] = (raw.status_code, raw.headers, raw.content)
+            except BaseException as e:  # handed to the caller's thread
+                box["error"] = e
+
+        worker = threading.Thread(target=work, name="llm-request", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive():
+            self.client = self._new_client()
+            try:
+                client.close()
+            except Exception:  # the abandoned client may be mid-read; it is discarded either way
+                pass
+            raise _Transient(f"no complete reply within --timeout {self.timeout:g}s")
+        if "error" in box:
+            raise box["error"]
+        return box["reply"]
 
     def chat(self, messages, on_retry=None):
         """The reply text of one chat completion (after retries)."""
@@ -67,16 +207,17 @@ class LLMClient:
         kwargs = {"model": self.model, "messages": messages, "temperature": self.temperature}
         if self.json_mode:
             kwargs["response_format"] = {"type": "json_object"}
-        last = None
+        cause, refused = "no attempt made", False
         for attempt in range(self.max_attempts):
+            retry_after = None
             try:
                 self.requests += 1
-                resp = self.client.chat.completions.create(**kwargs)
-                usage = getattr(resp, "usage", None)
-                self.tokens += getattr(usage, "total_tokens", 0) or 0
-                if not resp.choices:
-                    raise LLMError(f"{self.host} returned no choices for model {self.model!r}")
-                return resp.choices[0].message.content or ""
+                status, headers, body = self._call(kwargs)
+                content, tokens = parse_completion(body, headers.get("content-type", ""))
+                self.tokens += tokens
+                return content
+            except _Transient as e:
+                cause, refused = str(e), False
             except o.AuthenticationError as e:
                 raise LLMError(f"{self.host} rejected the API key (401): check OPENAI_API_KEY") from e
             except o.PermissionDeniedError as e:
@@ -85,26 +226,34 @@ class LLMClient:
             except o.NotFoundError as e:
                 raise LLMError(f"{self.host} does not know model {self.model!r} (404): check --model, or "
                                "--base-url / OPENAI_BASE_URL if the path is wrong") from e
-            except o.RateLimitError as e:
-                last, retry_after = e, e.response.headers.get("retry-after") if e.response is not None else None
-            except o.InternalServerError as e:
-                last, retry_after = e, None
-            except (o.APITimeoutError, o.APIConnectionError) as e:
-                last, retry_after = e, None
             except o.APIStatusError as e:
-                if e.status_code >= 500:
-                    last, retry_after = e, None
+                status = e.status_code
+                if status in (408, 409, 429) or status >= 500:
+                    headers = e.response.headers if e.response is not None else {}
+                    retry_after = parse_retry_after(headers.get("retry-after"))
+                    kind = "rate limit" if status == 429 else "server error" if status >= 500 else "time-out"
+                    cause, refused = f"HTTP {status} ({kind})", False
                 else:
-                    raise LLMError(f"{self.host} rejected the request ({e.status_code}): {e.message}. If the "
+                    raise LLMError(f"{self.host} rejected the request ({status}): {str(e.message)[:200]}. If the "
                                    "server does not support JSON mode, pass --no-json-mode.") from e
+            except o.APITimeoutError:
+                cause, refused = f"no reply within --timeout {self.timeout:g}s", False
+            except o.APIConnectionError as e:
+                reason = e.__cause__ or e.__context__
+                cause = f"connection failed ({type(reason).__name__ if reason else 'no reply'})"
+                refused = isinstance(reason, ConnectionRefusedError) or "refused" in str(reason).lower()
+                refused = refused or "connect" in type(reason).__name__.lower()
+            except o.APIResponseValidationError as e:
+                cause, refused = f"a reply the client could not read ({str(e)[:100]})", False
             if attempt + 1 < self.max_attempts:
                 self.retries += 1
                 delay = self._delay(attempt, retry_after)
                 if on_retry:
-                    on_retry(f"{type(last).__name__}: retrying in {delay:.1f}s")
+                    on_retry(f"{self.host}: {cause}; retrying in {delay:.1f}s")
                 self.sleep(delay)
-        if isinstance(last, (o.APIConnectionError,)) and not isinstance(last, o.APITimeoutError):
-            raise LLMError(f"Cannot reach {self.base_url} after {self.max_attempts} attempts: check --base-url / "
-                           "OPENAI_BASE_URL and that the server is running") from last
-        raise LLMError(f"{self.host} kept failing after {self.max_attempts} attempts "
-                       f"({type(last).__name__}); try again later or lower --batch-size") from last
+        if refused:
+            raise LLMError(f"Cannot reach {redact_url(self.base_url)} after {self.max_attempts} attempts ({cause}): "
+                           "check --base-url / OPENAI_BASE_URL and that the server is running")
+        raise LLMError(f"{self.host} kept failing after {self.max_attempts} attempts (last: {cause}); check that "
+                       "--base-url / OPENAI_BASE_URL points at an OpenAI-compatible API, try again later or "
+                       "lower --batch-size")

@@ -3,7 +3,7 @@ import hashlib
 import json
 
 __all__ = ["PROMPT_VERSION", "DOMAINS", "domain_of", "step1_messages", "step2_messages", "repair_message",
-           "prompt_hash", "SYSTEM"]
+           "prompt_hash", "SYSTEM", "SAME_NAME_NOTES"]
 
 PROMPT_VERSION = "1"
 
@@ -20,6 +20,15 @@ DOMAINS = {
     "DescribableTextures": "surface textures (Describable Textures Dataset)",
     "EuroSAT": "land use and land cover seen in Sentinel-2 satellite images (EuroSAT)",
     "UCF101": "human actions, seen in a single video frame (UCF101)",
+}
+
+# What each of the classes that share a name is (their WordNet synsets), for step-2 prompts that ask for one
+# entry per class: "missile [n03773504]" and "missile [n04008634]" are described separately.
+SAME_NAME_NOTES = {
+    "n03773504": "WordNet 'missile': a rocket that carries an explosive warhead",
+    "n04008634": "WordNet 'projectile, missile': a weapon fired or launched at a target",
+    "n04355933": "WordNet 'sunglass': a convex lens that concentrates sunlight, e.g. to light a fire",
+    "n04356056": "WordNet 'sunglasses, dark glasses, shades': tinted spectacles worn against glare",
 }
 
 SYSTEM = ("You are a careful visual taxonomist. You describe only what can be seen in a photograph, you answer "
@@ -48,9 +57,22 @@ def step1_messages(dataset, domain, classnames, n_attributes):
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
+def _same_name_notes(classes):
+    """A note for categories written "name [id]" (classes that share a name), or ""."""
+    lines = []
+    for c in classes:
+        if c.endswith("]") and " [" in c:
+            class_id = c[:-1].rpartition(" [")[2]
+            lines.append(f"- {c}: {SAME_NAME_NOTES.get(class_id, 'one of several categories with this name')}")
+    if not lines:
+        return ""
+    return ("\n\nSome categories share a name and are told apart by the id in brackets; describe each as the "
+            "category it is, so that their descriptions differ:\n" + "\n".join(lines))
+
+
 def step2_messages(dataset, domain, attributes, classes, word_limit):
     attr_lines = "\n".join(f"- {a['name']}: {a.get('definition', '')}" for a in attributes)
-    class_lines = "\n".join(f"- {c}" for c in classes)
+    class_lines = "\n".join(f"- {c}" for c in classes) + _same_name_notes(classes)
     example = {classes[0]: {a["name"]: "..." for a in attributes}}
     user = (
         f"Dataset: {dataset}. Domain: {domain}.\n"

@@ -1,18 +1,35 @@
 """Checks an attribute file must pass: coverage, lengths, duplicates, near-duplicates, other class names.
 
-Errors make ``validate`` fail; warnings are listed. Near-duplicates are descriptions that become equal
-after lower-casing and dropping articles and punctuation; per attribute, at most ``near_dup_max`` of the
-classes may share one.
+Errors make ``validate`` fail; warnings are listed (and the shipped files are kept free of them).
+
+Errors: a missing class or description; a description over the word limit or only repeating the class
+name; the same description for two classes; a description naming another class as if it were this one;
+near-duplicates (equal after lower-casing and dropping articles and punctuation) for more than
+``near_dup_max`` of the classes of one attribute; classes that share a name in the label space (ImageNet's
+"missile" and "sunglasses") without distinct ``by_id`` entries, or with identical ones.
+
+Warnings: near-duplicates; the same words in another order (e.g. "low wing, two engines" and "two engines,
+low wing"); one class with the same description under several (or all) attributes; a description that names
+another class in a comparison ("taller than the Staffordshire Bull Terrier": the text encoder sees the
+other class's name); weights and sizes in units a photo cannot show (kg, cm, inches, ...).
 """
 import re
 from collections import defaultdict
 
-from sempt.attributes import AttributeFileError, load_attributes
+from sempt.attributes import AttributeFileError, class_ids, load_attributes
 
-__all__ = ["check_file", "normalise"]
+__all__ = ["check_file", "normalise", "word_set", "unit_mentions", "comparison_mentions"]
 
 _ARTICLES = {"a", "an", "the"}
-_CONTRAST = re.compile(r"\b(unlike|than|compared|versus|vs\.?|not|rather|instead|differs?)\b", re.I)
+_CONTRAST = re.compile(r"\b(unlike|than|compared|versus|vs\.?|not|rather|instead|differs?|like|similar)\b", re.I)
+_COMPARE_WORD = re.compile(r"(?<![\w-])(?:than|unlike|like|compared (?:with|to)|versus|vs\.?|similar to|resembl\w*)\s+"
+                           r"(?:(?:a|an|the|that of (?:a|an|the)?|those of (?:a|an|the)?)\s+)?", re.I)
+_NUMBER = r"\d+(?:[.,]\d+)?(?:\s*(?:-|–|to)\s*\d+(?:[.,]\d+)?)?"
+_UNITS = (r"mm|cm|m|km|millimet(?:re|er)s?|centimet(?:re|er)s?|met(?:re|er)s?|kilomet(?:re|er)s?|inch(?:es)?|in\.|"
+          r"ft|feet|foot|yards?|yd|miles?|kg|g|grams?|kilograms?|lbs?|pounds?|oz|ounces?|t|tonnes?|tons?|"
+          r"mph|km/h|kph|knots?|kts|l|litres?|liters?|ml|cc|hp|horsepower|kw|kilowatts?")
+_UNIT = re.compile(rf"(?<![\w-])({_NUMBER})\s*-?\s*({_UNITS})(?![\w/])", re.I)
+_WEIGH = re.compile(r"\bweigh(?:s|ing|ed)\b", re.I)
 
 
 def normalise(text):
@@ -20,29 +37,95 @@ def normalise(text):
     return " ".join(t for t in tokens if t not in _ARTICLES)
 
 
+def word_set(text):
+    """The words of a description regardless of order and repetition (articles dropped)."""
+    return frozenset(normalise(text).split())
+
+
 def _words(text):
-    return re.findall(r"[\w-]+", text.lower())
+    return re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text.lower().replace("_", " "))
 
 
 def _ngrams(text, longest):
-    words = _words(text)
-    return {" ".join(words[i:i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)}
+    """Word n-grams up to ``longest`` words that do not cross punctuation ("rope, climbing" is no n-gram)."""
+    grams = set()
+    for part in re.split(r"[,;:.()!?]+", text):
+        words = _words(part)
+        grams |= {" ".join(words[i:i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)}
+    return grams
+
+
+def unit_mentions(text):
+    """Measurements a photo cannot show: ``["30 kg", "60-70 cm", "weighs"]``."""
+    found = [f"{m.group(1)} {m.group(2)}" for m in _UNIT.finditer(text)]
+    return found + [m.group(0) for m in _WEIGH.finditer(text)]
+
+
+def comparison_mentions(text, own, names):
+    """Other class names (``names``: word key -> class) that ``text`` compares with: any multi-word or numbered
+    name in a sentence with a comparison, or any name right after "than", "unlike", "like", "compared with"."""
+    own_key = " ".join(_words(own))
+    found = []
+    if _CONTRAST.search(text):
+        distinctive = {k: c for k, c in names.items() if " " in k or any(ch.isdigit() for ch in k)}
+        longest = max((len(k.split()) for k in distinctive), default=1)
+        for key in _ngrams(text, longest) & distinctive.keys():
+            if key != own_key and key not in own_key.split() and distinctive[key] != own:
+                found.append(distinctive[key])
+    for m in _COMPARE_WORD.finditer(text):
+        after = _words(text[m.end():])[:4]
+        for n in range(len(after), 0, -1):
+            key = " ".join(after[:n])
+            if key in names and names[key] != own and key != own_key and names[key] not in found:
+                found.append(names[key])
+                break
+    return found
+
+
+def _duplicated_names(classnames):
+    seen = defaultdict(list)
+    for i, c in enumerate(classnames):
+        seen[c].append(i)
+    return {c: idx for c, idx in seen.items() if len(idx) > 1}
 
 
 def check_file(path, dataset, classnames, word_limit=25, near_dup_max=0.02, n_attributes=0):
-    """``(errors, warnings, knowledge)`` for one file against a label space ``classnames``."""
+    """``(errors, warnings, knowledge)`` for one file against a label space ``classnames`` (in label order)."""
+    classnames = list(classnames)
+    dups = _duplicated_names(classnames)
+    ids = class_ids(dataset, classnames) if dups else None
     try:
         k = load_attributes(path, dataset=dataset)
-        attrs, table = k.descriptions_for(list(dict.fromkeys(classnames)), n_attributes)
+        attrs, table = k.descriptions_for(classnames, n_attributes, ids=ids)
     except AttributeFileError as e:
         return [str(e)], [], None
     errors, warnings = [], []
-    names = list(dict.fromkeys(classnames))
+    for c, idx in dups.items():
+        if ids is None:
+            continue
+        want = [ids[i] for i in idx]
+        have = [i for i in want if i in k.by_id.get(c, {})]
+        if len(have) < len(want):
+            errors.append(f"{c!r} names {len(want)} classes of {dataset} ({', '.join(want)}) but the file has "
+                          f"no distinct entries for {sorted(set(want) - set(have))}: add them under \"by_id\" / "
+                          f"{c!r} (see sempt/attributes.py)")
+    names = classnames
+    # word key -> class: every name, written with spaces ("staffordshire_bull_terrier" -> "staffordshire bull terrier")
+    keys = {" ".join(_words(c)): c for c in dict.fromkeys(names)}
     # names that cannot be ordinary words: several words, or a digit (e.g. "737-400")
-    distinctive = {" ".join(_words(c)): c for c in names if " " in c.strip() or any(ch.isdigit() for ch in c)}
-    longest = max((len(k.split()) for k in distinctive), default=1)
+    distinctive = {" ".join(_words(c)): c for c in keys.values() if " " in c.strip() or any(ch.isdigit() for ch in c)}
+    longest = max((len(key.split()) for key in distinctive), default=1)
+    for row_i, (c, row) in enumerate(zip(names, table)):
+        groups = defaultdict(list)
+        for a, d in zip(attrs, row):
+            groups[normalise(d)].append(a)
+        for d, same in groups.items():
+            if len(same) > 1:
+                what = f"all {len(attrs)} attributes" if len(same) == len(attrs) else f"attributes {same}"
+                warnings.append(f"{c!r}: the same description for {what}: {row[attrs.index(same[0])]!r}; describe "
+                                "each attribute separately")
     for j, a in enumerate(attrs):
-        exact, near = defaultdict(list), defaultdict(list)
+        exact, near, bag = defaultdict(list), defaultdict(list), defaultdict(list)
         for c, row in zip(names, table):
             d = row[j]
             if len(d.split()) > word_limit:
@@ -51,13 +134,24 @@ def check_file(path, dataset, classnames, word_limit=25, near_dup_max=0.02, n_at
                 errors.append(f"{c!r} / {a!r}: the description only repeats the class name")
             exact[d].append(c)
             near[normalise(d)].append(c)
-            grams = _ngrams(d, longest)
+            bag[word_set(d)].append((c, normalise(d)))
             own = " ".join(_words(c))
-            if own not in grams and not _CONTRAST.search(d):
-                for key in grams & distinctive.keys():
-                    other = distinctive[key]
-                    if other != c:
-                        errors.append(f"{c!r} / {a!r}: mentions another class, {other!r}, as if it were this one: {d!r}")
+            if _CONTRAST.search(d):
+                for other in comparison_mentions(d, c, keys):
+                    warnings.append(f"{c!r} / {a!r}: compares with another class, {other!r}: {d!r}; describe this "
+                                    "class on its own (the text encoder reads the other name too)")
+            else:
+                grams = _ngrams(d, longest)
+                if own not in grams:
+                    for key in sorted(grams & distinctive.keys()):
+                        other = distinctive[key]
+                        if other != c and key not in own:
+                            errors.append(f"{c!r} / {a!r}: mentions another class, {other!r}, as if it were this "
+                                          f"one: {d!r}")
+            units = unit_mentions(d)
+            if units:
+                warnings.append(f"{c!r} / {a!r}: a measurement a photo cannot show ({', '.join(units)}): {d!r}; "
+                                "describe what is visible (relative size, proportions)")
         for d, cs in exact.items():
             if len(cs) > 1:
                 errors.append(f"{a!r}: identical description for {len(cs)} classes {cs[:4]}: {d!r}")
@@ -65,6 +159,11 @@ def check_file(path, dataset, classnames, word_limit=25, near_dup_max=0.02, n_at
         for n, cs in near.items():
             if len(cs) > 1 and len({table[names.index(c)][j] for c in cs}) > 1:
                 warnings.append(f"{a!r}: near-duplicate descriptions for {cs[:4]}")
+        for ws, members in bag.items():
+            if len({n for _, n in members}) > 1:
+                cs = [c for c, _ in members]
+                warnings.append(f"{a!r}: near-duplicate descriptions (the same words in another order) for {cs[:4]}: "
+                                f"{table[names.index(cs[0])][j]!r}")
         if names and shared / len(names) > near_dup_max:
             errors.append(f"{a!r}: {shared} of {len(names)} classes share a near-duplicate description "
                           f"(allowed: {near_dup_max:.0%})")
