@@ -70,7 +70,7 @@ def sempt_model(tiny_clip):
 def test_dynamic_selection_on_a_mixed_label_space(sempt_model):
     m = sempt_model
     image = torch.randn(6, 3, 32, 32)
-    m.seen.copy_(torch.tensor([True, False, True, False]))
+    m.set_seen([True, False, True, False])
     m.mode = "label"
     label = m(image)
     m.mode = "attribute"

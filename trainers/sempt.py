@@ -90,7 +90,8 @@ class SemPTCLIP(CoOpCLIP):
     """CoOp's model plus attribute-enhanced embeddings and per-class inference paths."""
 
     def __init__(self, prompt_learner, clip_model, hand_features, attr_embeddings=None, attr_learner=None,
-                 tau=0.01, learn_tau=False, beta=0.5, beta_test=0.5):
+                 tau=0.01, learn_tau=False, beta=0.5, beta_test=0.5, mode="dynamic", unseen_label="learned"):
+        """Configured once, here; the classes seen in training are set with ``set_seen`` (all by default)."""
         super().__init__(prompt_learner, clip_model)
         self.register_buffer("hand_features", hand_features.float(), persistent=False)
         self.attr_learner = attr_learner  # prompted encoding: shares prompt_learner.ctx
@@ -104,8 +105,12 @@ class SemPTCLIP(CoOpCLIP):
             self.prompt_learner.log_tau = nn.Parameter(torch.tensor(math.log(tau)))
         self.fixed_tau = tau
         self.beta, self.beta_test = beta, beta_test
-        self.mode = "dynamic"
-        self.unseen_label = "learned"
+        self.mode = mode  # dynamic, label, attribute or ensemble
+        self.unseen_label = unseen_label  # label part of unseen classes: learned context or hand prompt
+
+    def set_seen(self, seen):
+        """Which evaluated classes were seen in training (a boolean per class)."""
+        self.seen.copy_(torch.as_tensor(seen, dtype=torch.bool, device=self.seen.device))
 
     def tau(self):
         log_tau = getattr(self.prompt_learner, "log_tau", None)
@@ -194,11 +199,10 @@ class SemPT(PromptTrainer):
     def build_custom_clip(self, classnames, clip_model):
         S, cfg = self.tcfg, self.cfg
         knowledge, attrs, table = self.attribute_table(classnames)
-        clip_model = clip_model.to(self.device)
         prompt_learner = PromptLearner(classnames, clip_model, n_ctx=S.N_CTX, ctx_init=S.CTX_INIT, csc=S.CSC,
                                        class_token_position=S.CLASS_TOKEN_POSITION)
         print(f"Hand-crafted template ({S.HAND_TEMPLATES} table): {get_template(cfg.DATASET.NAME, S.HAND_TEMPLATES)!r}")
-        hand = encode_texts(clip_model, hand_prompts(cfg.DATASET.NAME, classnames, S.HAND_TEMPLATES)).float().cpu()
+        hand = encode_texts(clip_model, hand_prompts(cfg.DATASET.NAME, classnames, S.HAND_TEMPLATES)).float()
         emb, attr_learner = None, None
         if S.ENCODING == "frozen":
             cache_dir = S.EMBED_CACHE or default_cache_dir()
@@ -219,10 +223,8 @@ class SemPT(PromptTrainer):
             attr_learner = PromptLearner(sentences, clip_model, n_ctx=S.N_CTX, ctx_init=S.CTX_INIT, truncate=True)
             attr_learner.ctx = prompt_learner.ctx  # one shared context
         beta_test = S.BETA if S.BETA_TEST < 0 else S.BETA_TEST
-        model = SemPTCLIP(prompt_learner, clip_model.cpu(), hand, emb, attr_learner, tau=S.TAU,
-                          learn_tau=S.LEARN_TAU, beta=S.BETA, beta_test=beta_test)
-        model.mode, model.unseen_label = S.INFERENCE, S.UNSEEN_LABEL
-        return model
+        return SemPTCLIP(prompt_learner, clip_model, hand, emb, attr_learner, tau=S.TAU, learn_tau=S.LEARN_TAU,
+                         beta=S.BETA, beta_test=beta_test, mode=S.INFERENCE, unseen_label=S.UNSEEN_LABEL)
 
     # --- training ------------------------------------------------------------------------------------
     def compute_loss(self, image, label):
@@ -248,7 +250,7 @@ class SemPT(PromptTrainer):
         exact = sum(c in set(seen_names) for c in classnames)
         print(f"Seen classes: {sum(seen)} of {len(classnames)} evaluated classes match a training class "
               f"({exact} by exact name, {sum(seen) - exact} more after normalising case, '_' and spacing)")
-        self.model.seen.copy_(torch.tensor(seen, device=self.model.seen.device))
+        self.model.set_seen(seen)
 
     def load_model(self, directory, epoch=None):
         super().load_model(directory, epoch)
