@@ -1,10 +1,16 @@
-"""CoOp-compatible dataset readers. Importing this package registers all of them."""
-import importlib
+"""CoOp-compatible dataset readers, one module per dataset.
 
-MODULES = [
-    "oxford_pets", "caltech101", "dtd", "eurosat", "food101", "oxford_flowers", "stanford_cars", "fgvc_aircraft",
-    "sun397", "ucf101", "imagenet", "imagenet_variants", "clip_world",
-]
+Importing this package imports every module of this folder (names starting with ``_`` aside), which
+registers each reader in the engine's ``DATASET_REGISTRY``. To add a dataset, write ``datasets/<name>.py``
+with a registered ``sempt.data.coop.CoOpDataset`` subclass that states the dataset's facts, and its
+``configs/datasets/<config_name>.yaml``: nothing else to edit here.
+"""
+import importlib
+import pkgutil
+
+SEMPT_READERS = True  # tells sempt.data.readers.load_readers that this is the repository's readers package
+
+MODULES = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.ispkg and not m.name.startswith("_"))
 
 _loaded = [importlib.import_module(f"{__name__}.{_m}") for _m in MODULES]
 

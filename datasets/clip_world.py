@@ -16,6 +16,8 @@ class CLIPWorld(CoOpDataset):
     dataset_dir = "clip_world"
     image_dir = "images"
     guide_section = ""
+    classnames_from_data = True  # its class names come from the world's own split files
+    template = "a photo of a {}."
 
     def __init__(self, cfg):
         k = cfg.DATASET.WORLD_SPLIT

@@ -5,7 +5,7 @@ The official split is used as is (no split_zhou file).
 import os.path as osp
 
 from sempt.backend import DATASET_REGISTRY, Datum
-from sempt.data.coop import CoOpDataset, DatasetError
+from sempt.data.coop import CoOpDataset, DatasetError, write_bytes
 
 
 @DATASET_REGISTRY.register()
@@ -14,6 +14,27 @@ class FGVCAircraft(CoOpDataset):
     image_dir = "images"
     split_file = ""
     guide_section = "fgvcaircraft"
+    config_name = "fgvc_aircraft"
+    template = "a photo of a {}, a type of aircraft."
+    expected = dict(classes=100, train=3334, val=3333, test=3333)
+    groups = ("base2new", "few_shot", "xd_target")
+    table_order = 6
+
+    @classmethod
+    def write_test_tree(cls, root, classnames, per_class, image):
+        """The official files: ``variants.txt`` and ``images_variant_<split>.txt`` naming 7-digit image ids."""
+        base = osp.join(root, cls.dataset_dir)
+        write_bytes(osp.join(base, "variants.txt"), "".join(f"{c}\n" for c in classnames).encode())
+        image_id = 1000000
+        for key, count in zip(("train", "val", "test"), per_class):
+            lines = []
+            for label, name in enumerate(classnames):
+                for _ in range(count):
+                    write_bytes(osp.join(base, cls.image_dir, f"{image_id}.jpg"), image(label))
+                    lines.append(f"{image_id} {name}\n")
+                    image_id += 1
+            write_bytes(osp.join(base, f"images_variant_{key}.txt"), "".join(lines).encode())
+        return base
 
     def _lines(self, name):
         path = osp.join(self.dataset_dir, name)

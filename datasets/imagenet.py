@@ -7,7 +7,7 @@ import os
 import os.path as osp
 
 from sempt.backend import DATASET_REGISTRY, Datum
-from sempt.data.coop import CoOpDataset, DatasetError, is_read_only, listdir_sorted, read_classnames
+from sempt.data.coop import CoOpDataset, DatasetError, is_read_only, listdir_sorted, read_classnames, write_bytes
 from sempt.fileio import read_json, write_json
 
 LISTING_FORMAT = "sempt-imagenet-listing-v1"
@@ -30,11 +30,38 @@ def read_class_folders(split_dir, classnames, what):
             for label, folder in enumerate(folders) for im in listdir_sorted(osp.join(split_dir, folder))]
 
 
+def write_class_folder_tree(cls, root, classnames, splits, image, folder_of=lambda label, wnid: wnid):
+    """The test tree of an ImageNet-family reader ``cls``: ImageNet's ``classnames.txt`` and, for each
+    ``(sub-folder, count)`` of ``splits``, ``count`` images per class in ``image_dir/<sub>/<folder_of>/``."""
+    from sempt.data import catalog
+    base = osp.join(root, cls.dataset_dir)
+    listing = zip(catalog.wnids("ImageNet"), catalog.classnames("ImageNet"))
+    write_bytes(osp.join(base, "classnames.txt"), "".join(f"{w} {c}\n" for w, c in listing).encode("utf-8"))
+    ids = catalog.wnids(cls.__name__)
+    for label in range(len(classnames)):
+        for sub, count in splits:
+            for i in range(count):
+                write_bytes(osp.join(base, cls.image_dir, sub, folder_of(label, ids[label]),
+                                     f"{ids[label]}_{sub or 'img'}{i}.JPEG"), image(label))
+    return base
+
+
 @DATASET_REGISTRY.register()
 class ImageNet(CoOpDataset):
     dataset_dir = "imagenet"
     image_dir = "images"
     guide_section = "imagenet"
+    config_name = "imagenet"
+    wnids_key = "imagenet_wnids"
+    template = "a photo of a {}."
+    expected = dict(classes=1000, train=1281167, val=50000, test=50000)
+    groups = ("base2new", "few_shot", "xd_source")
+    table_order = 0
+
+    @classmethod
+    def write_test_tree(cls, root, classnames, per_class, image):
+        """``images/train/<wnid>/`` and ``images/val/<wnid>/`` (val holds the test count) and ``classnames.txt``."""
+        return write_class_folder_tree(cls, root, classnames, (("train", per_class[0]), ("val", per_class[2])), image)
 
     def load_split(self):
         classnames = read_classnames(osp.join(self.dataset_dir, "classnames.txt"))

@@ -14,6 +14,15 @@ class OxfordFlowers(CoOpDataset):
     image_dir = "jpg"
     split_file = "split_zhou_OxfordFlowers.json"
     guide_section = "flowers102"
+    config_name = "oxford_flowers"
+    template = "a photo of a {}, a type of flower."
+    expected = dict(classes=102, train=4093, val=1633, test=2463)
+    groups = ("base2new", "few_shot", "xd_target")
+    table_order = 4
+
+    @staticmethod
+    def tree_image_path(label, classname, split, i, serial):
+        return f"image_{serial:05d}.jpg"
 
     def make_split(self):
         labels = load_mat(osp.join(self.dataset_dir, "imagelabels.mat"), "Flowers102 labels")["labels"][0]

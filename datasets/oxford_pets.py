@@ -11,6 +11,15 @@ class OxfordPets(CoOpDataset):
     image_dir = "images"
     split_file = "split_zhou_OxfordPets.json"
     guide_section = "oxfordpets"
+    config_name = "oxford_pets"
+    template = "a photo of a {}, a type of pet."
+    expected = dict(classes=37, train=2944, val=736, test=3669)
+    groups = ("base2new", "few_shot", "xd_target")
+    table_order = 2
+
+    @staticmethod
+    def tree_image_path(label, classname, split, i, serial):
+        return f"{classname}_{split}{i + 1}.jpg"
 
     def read_data(self, split_file):
         """Items of ``annotations/<split_file>``: ``<image> <class id> <species> <breed id>`` lines."""

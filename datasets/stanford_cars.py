@@ -14,6 +14,15 @@ class StanfordCars(CoOpDataset):
     image_dir = ""
     split_file = "split_zhou_StanfordCars.json"
     guide_section = "stanfordcars"
+    config_name = "stanford_cars"
+    template = "a photo of a {}."
+    expected = dict(classes=196, train=6509, val=1635, test=8041)
+    groups = ("base2new", "few_shot", "xd_target")
+    table_order = 3
+
+    @staticmethod
+    def tree_image_path(label, classname, split, i, serial):
+        return f"{'cars_test' if split == 'test' else 'cars_train'}/{serial:05d}.jpg"
 
     def _read(self, image_dir, anno_file, meta_file):
         annos = load_mat(anno_file, "Stanford Cars annotations")["annotations"][0]

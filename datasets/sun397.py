@@ -11,6 +11,15 @@ class SUN397(CoOpDataset):
     image_dir = "SUN397"
     split_file = "split_zhou_SUN397.json"
     guide_section = "sun397"
+    config_name = "sun397"
+    template = "a photo of a {}."
+    expected = dict(classes=397, train=15880, val=3970, test=19850)
+    groups = ("base2new", "few_shot", "xd_target")
+    table_order = 7
+
+    @staticmethod
+    def tree_image_path(label, classname, split, i, serial):  # "indoor office" -> o/office/indoor/...
+        return f"{classname[0]}/{'/'.join(classname.split(' ')[::-1])}/sun_{split}{i}.jpg"
 
     def _read(self, cname2lab, text_file):
         path = osp.join(self.dataset_dir, text_file)

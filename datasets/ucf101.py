@@ -12,6 +12,15 @@ class UCF101(CoOpDataset):
     image_dir = "UCF-101-midframes"
     split_file = "split_zhou_UCF101.json"
     guide_section = "ucf101"
+    config_name = "ucf101"
+    template = "a photo of a person doing {}."
+    expected = dict(classes=101, train=7639, val=1898, test=3783)
+    groups = ("base2new", "few_shot", "xd_target")
+    table_order = 10
+
+    @staticmethod
+    def tree_image_path(label, classname, split, i, serial):  # Apply_Eye_Makeup/v_ApplyEyeMakeup_g01_c01_...
+        return f"{classname}/v_{classname.replace('_', '')}_g{i + 1:02d}_c01_{split}.jpg"
 
     def _lines(self, name):
         path = osp.join(self.dataset_dir, "ucfTrainTestlist", name)

@@ -5,15 +5,22 @@
 #   base2new   base2new_train.sh + base2new_test.sh for each dataset and seed
 #   xd         xd_train.sh per seed, then xd_test.sh on the 10 other datasets and the 4 ImageNet variants
 #   few_shot   few_shot.sh for each dataset, shot count and seed
-# Env: DATASETS (default: the 11 datasets), SEEDS ("1 2 3"), SHOTS_LIST ("1 2 4 8 16"), XD_TARGETS,
-# plus DATA, OUTPUT, BACKBONE, CFG as for the single scripts. Finished runs are skipped, so a rerun resumes.
+# Env: DATASETS (default: the setting's datasets, the 11), SEEDS ("1 2 3"), SHOTS_LIST ("1 2 4 8 16"),
+# XD_TARGETS (default: the 10 other datasets and the 4 variants), plus DATA, OUTPUT, BACKBONE, CFG as for
+# the single scripts. The default lists are the readers' benchmark groups (python -m sempt.data list GROUP).
+# Finished runs are skipped, so a rerun resumes.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ $# -ge 2 ] || die "usage: $0 METHOD SETTING [KEY VALUE ...]"
 method="$1" setting="$2"; shift 2
 dir="$SEMPT_ROOT/scripts/$method"
 [ -d "$dir" ] || die "no scripts/$method folder; methods: $(cd "$SEMPT_ROOT/scripts" && ls -d */ | tr -d / | tr '\n' ' ')"
-ELEVEN="imagenet caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101"
-read -r -a datasets <<< "${DATASETS:-$ELEVEN}"
+group_datasets() {  # group_datasets GROUP... -> the config names of those benchmark groups' datasets
+    local names
+    names="$(cd "$SEMPT_ROOT" && "$PYTHON" -m sempt.data list "$@" | tr '\n' ' ')" || die "cannot list the datasets of $*"
+    echo "$names"
+}
+case "$setting" in base2new|few_shot) [ -n "${DATASETS:-}" ] || DATASETS="$(group_datasets "$setting")" ;; esac
+read -r -a datasets <<< "${DATASETS:-}"
 read -r -a seeds <<< "${SEEDS:-1 2 3}"
 need() { [ -f "$dir/$1" ] || die "scripts/$method has no $1: setting '$setting' is not available for $method"; }
 total=0 done_=0
@@ -29,7 +36,8 @@ case "$setting" in
         done; done ;;
     xd)
         need xd_train.sh; need xd_test.sh
-        read -r -a targets <<< "${XD_TARGETS:-caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101 imagenetv2 imagenet_sketch imagenet_a imagenet_r}"
+        if [ -z "${XD_TARGETS:-}" ]; then XD_TARGETS="$(group_datasets xd_target domain_target)"; fi
+        read -r -a targets <<< "$XD_TARGETS"
         total=$(( ${#seeds[@]} * (1 + ${#targets[@]}) ))
         for s in "${seeds[@]}"; do
             step "$method xd train seed $s"

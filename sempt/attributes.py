@@ -23,14 +23,17 @@ import hashlib
 import json
 import os.path as osp
 
+from sempt.data.catalog import SHARED_ATTRIBUTE_FILES
+
 __all__ = ["SCHEMA", "AttributeFileError", "AttributeKnowledge", "attribute_file_for", "load_attributes",
            "REGENERATE_HINT", "class_ids", "entry_keys", "variant_key", "split_variant_key"]
 
 SCHEMA = 1
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_DIR = osp.join(REPO_ROOT, "attributes_cache")
-SHARED_FILES = {"ImageNetV2": "ImageNet", "ImageNetSketch": "ImageNet", "ImageNetA": "ImageNet",
-                "ImageNetR": "ImageNet"}
+# reader name -> the reader whose attribute file it uses (its ``attribute_stem``: the ImageNet variants use
+# ImageNet's); derived from the registered readers when used
+SHARED_FILES = SHARED_ATTRIBUTE_FILES
 REGENERATE_HINT = ("Regenerate it with `python -m trainers.attributes generate --dataset {dataset}` (or "
                    "`export`/`import` without API access), then `python -m trainers.attributes validate "
                    "--dataset {dataset}`.")
@@ -69,13 +72,13 @@ def class_ids(label_space, classnames):
 
 
 def attribute_file_for(dataset_name, directory=None):
-    """``<directory>/<config stem>.json`` for a reader name (ImageNet variants share ImageNet's file)."""
+    """``<directory>/<attribute_stem>.json`` for a reader name (its reader's ``attribute_stem``: the ImageNet
+    variants share ImageNet's file)."""
     from sempt.data import catalog
-    name = SHARED_FILES.get(dataset_name, dataset_name)
     try:
-        stem = catalog.info(name).config
+        stem = catalog.info(dataset_name).attribute_stem
     except KeyError:
-        stem = name.lower()
+        stem = dataset_name.lower()
     return osp.join(directory or DEFAULT_DIR, f"{stem}.json")
 
 

@@ -30,10 +30,21 @@ from sempt.results import candidate_logs, read_config, read_run
 __all__ = ["Run", "discover", "build_tables", "compare_with_published", "load_published", "merge_protocols", "protocol",
            "render", "main", "hm", "ELEVEN", "XD_TARGETS", "DOMAIN_TARGETS"]
 
-ELEVEN = ["imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101", "fgvc_aircraft",
-          "sun397", "dtd", "eurosat", "ucf101"]
-XD_TARGETS = ELEVEN[1:]
-DOMAIN_TARGETS = ["imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r"]
+# the benchmark lists are the readers' ``groups`` (sempt.data.catalog.group), read when a table is built
+_GROUPS = {"ELEVEN": "base2new", "XD_TARGETS": "xd_target", "DOMAIN_TARGETS": "domain_target"}
+
+
+def _datasets(group):
+    """Config names of a benchmark group's datasets (``base2new``: the eleven), in the papers' order."""
+    from sempt.data.catalog import group as group_datasets
+    return group_datasets(group)
+
+
+def __getattr__(name):  # ELEVEN, XD_TARGETS, DOMAIN_TARGETS
+    if name in _GROUPS:
+        return _datasets(_GROUPS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 SHOTS_RE = re.compile(r"^(.*)_(\d+)shots$")
 SEED_RE = re.compile(r"^seed(\d+)$")
 
@@ -206,7 +217,8 @@ def _base2new_tables(runs):
         for r in rs:
             by[(r.dataset, r.kind)].append(r)
         rows, bases, novels, averaged = [], [], [], []
-        for d in _order({r.dataset for r in rs}, ELEVEN):
+        eleven = _datasets("base2new")
+        for d in _order({r.dataset for r in rs}, eleven):
             base = _cell(by[(d, "test_base")]) if by[(d, "test_base")] else _cell(by[(d, "train_base")])
             novel = _cell(by[(d, "test_new")])
             h = hm(base.mean, novel.mean) if base.n and novel.n else None
@@ -217,7 +229,7 @@ def _base2new_tables(runs):
             rows.append([d, base, novel, h])
         if bases:
             k = len(bases)
-            label = "Average" if k == len(ELEVEN) else f"Average ({k} of {len(ELEVEN)} datasets)"
+            label = "Average" if k == len(eleven) else f"Average ({k} of {len(eleven)} datasets)"
             mb, mn = float(np.mean(bases)), float(np.mean(novels))
             rows.append([label, mb, mn, hm(mb, mn)])
         tables.append({"title": f"Base-to-novel: {method}", "columns": ["Dataset", "Base", "Novel", "HM"], "rows": rows,
@@ -234,7 +246,7 @@ def _transfer_tables(runs):
         by = defaultdict(list)
         for r in targets.get(method, []):
             by[r.dataset].append(r)
-        for title, names in (("Cross-dataset", XD_TARGETS), ("Cross-domain", DOMAIN_TARGETS)):
+        for title, names in (("Cross-dataset", _datasets("xd_target")), ("Cross-domain", _datasets("domain_target"))):
             if not any(by.get(n) for n in names):
                 continue
             cells = [_cell(by.get(n, [])) for n in names]
@@ -256,7 +268,7 @@ def _few_shot_tables(runs):
         by = defaultdict(list)
         for r in rs:
             by[(r.dataset, r.shots)].append(r)
-        datasets = _order({r.dataset for r in rs}, ELEVEN)
+        datasets = _order({r.dataset for r in rs}, _datasets("few_shot"))
         rows = [[d] + [_cell(by[(d, k)]) if by[(d, k)] else None for k in shots] for d in datasets]
         tables.append({"title": f"Few-shot: {method}", "columns": ["Dataset"] + [f"{k} shots" for k in shots],
                        "rows": rows, "setting": "few_shot", "method": method, "trainer": rs[0].trainer,
@@ -331,7 +343,7 @@ def _published_average(table, pub):
     """The published average over the datasets the measured average covers: the paper's own average when
     they are all of them, else the mean over the same datasets (``None`` when one is not published)."""
     averaged = table["averaged"]
-    full = ELEVEN if table["setting"] == "base2new" else table["datasets"][1:]
+    full = _datasets("base2new") if table["setting"] == "base2new" else table["datasets"][1:]
     if set(averaged) == set(full):
         return pub.get("average")
     if not averaged or any(d not in pub for d in averaged):

@@ -1,68 +1,86 @@
 """Hand-crafted prompt templates per dataset, one table per method family, as their authors wrote them.
 
+The templates are facts of the dataset readers (``template`` and ``method_templates`` of
+``sempt.data.coop.CoOpDataset``); this module only looks them up.
+
 - ``coop``: the single templates of CoOp's ``ZeroshotCLIP`` baseline (CoOp repository, ``trainers/zsclip.py``
-  and ``trainers/coop.py``, ``CUSTOM_TEMPLATES``). Used by ``ZeroshotCLIP`` and, by default, by SemPT's
-  hand-crafted prompts (``TRAINER.SEMPT.HAND_TEMPLATES``).
-- ``kgcoop``: KgCoOp's own table (KgCoOp repository, ``trainers/kgcoop.py``, ``CUSTOM_TEMPLATES``). It differs
-  from CoOp's for DTD only: ``"a photo of a {}, a type of texture."`` instead of ``"{} texture."``. Used by
-  KgCoOp's knowledge-guided penalty.
+  and ``trainers/coop.py``, ``CUSTOM_TEMPLATES``): each reader's ``template``. Used by ``ZeroshotCLIP`` and, by
+  default, by SemPT's hand-crafted prompts (``TRAINER.SEMPT.HAND_TEMPLATES``).
+- ``kgcoop``: KgCoOp's own table (KgCoOp repository, ``trainers/kgcoop.py``, ``CUSTOM_TEMPLATES``): a reader's
+  ``method_templates["kgcoop"]`` where it has one, else its ``template``. It differs from CoOp's for DTD
+  only: ``"a photo of a {}, a type of texture."`` instead of ``"{} texture."``. Used by KgCoOp's
+  knowledge-guided penalty.
 
 ``imagenet_templates()`` is the list of 60 templates PromptSRC averages for its frozen text targets
 (``sempt/data/promptsrc_templates.json``, with its source).
 
-A dataset not listed gets ``DEFAULT_TEMPLATE``; a reader can add its own with ``register_template``, which
-registers it in every table.
+A dataset whose reader states no template gets ``DEFAULT_TEMPLATE``, with a warning (a test fails for such
+a registered reader); ``register_template`` gives a dataset read by another kind of reader its template in
+every table.
 """
 import functools
 import json
 import os.path as osp
 
-__all__ = ["imagenet_templates", "TEMPLATE_TABLES", "HAND_TEMPLATES", "DEFAULT_TEMPLATE", "get_template", "register_template",
-           "hand_prompts"]
+__all__ = ["imagenet_templates", "TEMPLATE_TABLES", "DEFAULT_TEMPLATE", "get_template", "register_template",
+           "hand_prompts", "hand_templates"]
 
 DEFAULT_TEMPLATE = "a photo of a {}."
 
-HAND_TEMPLATES = {
-    "OxfordPets": "a photo of a {}, a type of pet.",
-    "OxfordFlowers": "a photo of a {}, a type of flower.",
-    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
-    "DescribableTextures": "{} texture.",
-    "EuroSAT": "a centered satellite photo of {}.",
-    "StanfordCars": "a photo of a {}.",
-    "Food101": "a photo of {}, a type of food.",
-    "SUN397": "a photo of a {}.",
-    "Caltech101": "a photo of a {}.",
-    "UCF101": "a photo of a person doing {}.",
-    "ImageNet": "a photo of a {}.",
-    "ImageNetSketch": "a photo of a {}.",
-    "ImageNetV2": "a photo of a {}.",
-    "ImageNetA": "a photo of a {}.",
-    "ImageNetR": "a photo of a {}.",
-}
+# the method families with a table: a reader's ``method_templates`` keys are among them
+TEMPLATE_TABLES = ("coop", "kgcoop")
 
-TEMPLATE_TABLES = {
-    "coop": HAND_TEMPLATES,
-    "kgcoop": {**HAND_TEMPLATES, "DescribableTextures": "a photo of a {}, a type of texture."},
-}
+_REGISTERED = {}  # dataset name -> template, from register_template
+_warned = set()
 
 
-def _table(table):
-    try:
-        return TEMPLATE_TABLES[table]
-    except KeyError:
-        raise ValueError(f"Unknown template table {table!r}; choose one of {sorted(TEMPLATE_TABLES)}") from None
+def _check_table(table):
+    if table not in TEMPLATE_TABLES:
+        raise ValueError(f"Unknown template table {table!r}; choose one of {sorted(TEMPLATE_TABLES)}")
 
 
 def register_template(dataset_name, template):
-    """Give ``dataset_name`` its hand-crafted template in every method's table."""
+    """Give ``dataset_name`` its hand-crafted template in every method's table (for a dataset whose reader
+    is not a ``CoOpDataset``; a CoOp reader states its ``template`` itself)."""
     if "{}" not in template:
         raise ValueError(f"A template needs a '{{}}' placeholder for the class name, got {template!r}")
-    for table in TEMPLATE_TABLES.values():
-        table[dataset_name] = template
+    _REGISTERED[dataset_name] = template
+
+
+def _reader_template(dataset_name, table):
+    from sempt.data.readers import registered
+    cls = next((c for c in registered() if c.__name__ == dataset_name), None)
+    if cls is None:
+        return None
+    return cls.method_templates.get(table, cls.template)
 
 
 def get_template(dataset_name, table="coop"):
-    return _table(table).get(dataset_name, DEFAULT_TEMPLATE)
+    """The hand-crafted template of ``dataset_name`` (a reader name) in the ``table`` method family's table."""
+    _check_table(table)
+    template = _REGISTERED.get(dataset_name) or _reader_template(dataset_name, table)
+    if template is None:
+        if dataset_name not in _warned:
+            _warned.add(dataset_name)
+            print(f"WARNING: dataset {dataset_name!r} states no hand-crafted template (its reader's `template`); "
+                  f"using {DEFAULT_TEMPLATE!r}")
+        return DEFAULT_TEMPLATE
+    return template
+
+
+def hand_templates(table="coop"):
+    """``{reader name: template}`` of every registered reader that states one, in ``table``, in table order."""
+    from sempt.data.readers import registered
+    _check_table(table)
+    out = {c.__name__: c.method_templates.get(table, c.template) for c in registered() if c.template}
+    out.update(_REGISTERED)
+    return out
+
+
+def __getattr__(name):  # HAND_TEMPLATES: CoOp's table, as a dict derived from the readers
+    if name == "HAND_TEMPLATES":
+        return hand_templates("coop")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def hand_prompts(dataset_name, classnames, table="coop"):

@@ -13,31 +13,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sempt.clip_loader import random_clip
 from sempt.fileio import mkdir_if_missing, write_json
 
-__all__ = ["make_tiny_clip", "make_coop_dataset", "class_color"]
+build_random_clip = random_clip  # the name the tests use
 
-
-def build_random_clip(width=64, layers=1, vision_width=64, vision_layers=1, image_resolution=32, patch_size=16,
-                      embed_dim=64, context_length=77, vocab_size=49408, seed=0, resnet=False):
-    """An fp32 ``clip.model.CLIP`` with random weights (ViT-B/16 sizes: width=512, layers=12,
-    vision_width=768, vision_layers=12, image_resolution=224, patch_size=16, embed_dim=512)."""
-    from clip.model import CLIP
-    if width < 64 or vision_width < 64 or width % 64 or vision_width % 64:
-        raise ValueError("widths must be multiples of 64 (CLIP derives its head count as width // 64)")
-    torch.manual_seed(seed)
-    return CLIP(
-        embed_dim=embed_dim,
-        image_resolution=image_resolution,
-        vision_layers=(1, 1, 1, 1) if resnet else vision_layers,
-        vision_width=vision_width,
-        vision_patch_size=None if resnet else patch_size,
-        context_length=context_length,
-        vocab_size=vocab_size,
-        transformer_width=width,
-        transformer_heads=width // 64,
-        transformer_layers=layers,
-    ).float().eval()
+__all__ = ["build_random_clip", "make_tiny_clip", "make_coop_dataset", "class_color"]
 
 
 def make_tiny_clip(out_dir, width=64, layers=1, vision_width=64, vision_layers=1, image_resolution=32,
@@ -48,7 +29,7 @@ def make_tiny_clip(out_dir, width=64, layers=1, vision_width=64, vision_layers=1
     ``resnet=True`` builds the ModifiedResNet image tower (``vision_layers`` becomes (1, 1, 1, 1) and
     ``image_resolution`` must be a multiple of 32).
     """
-    model = build_random_clip(width, layers, vision_width, vision_layers, image_resolution, patch_size, embed_dim,
+    model = random_clip(width, layers, vision_width, vision_layers, image_resolution, patch_size, embed_dim,
                               context_length, vocab_size, seed, resnet)
     mkdir_if_missing(out_dir)
     paths = {"state_dict": osp.join(out_dir, "tiny_clip_state_dict.pt"), "torchscript": None}
@@ -108,7 +89,7 @@ def make_coop_dataset(root, dataset_dir, image_dir, split_file, classnames, n_tr
 
 
 # ---------------------------------------------------------------------------------------------------
-# Miniature trees of the 15 benchmark datasets, each in its reader's exact layout
+# Miniature trees of the benchmark datasets, each in its reader's exact layout
 # ---------------------------------------------------------------------------------------------------
 
 def _jpeg_bytes(label, n_classes, size):
@@ -120,127 +101,26 @@ def _jpeg_bytes(label, n_classes, size):
     return buf.getvalue()
 
 
-def _write(path, data):
-    mkdir_if_missing(osp.dirname(path))
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def _inverse(mapping):
-    return {v: k for k, v in mapping.items()}
-
-
-def _camel(name):  # "Apply_Eye_Makeup" -> "ApplyEyeMakeup"
-    return name.replace("_", "")
-
-
 def make_dataset_tree(root, reader, per_class=(2, 1, 1), image_size=8):
     """Write a miniature ``reader`` dataset under ``root`` in the exact CoOp layout; returns its folder.
 
     Every class is present with ``per_class`` = (train, val, test) images (test-only ImageNet variants
     use the test count); split files use the real format, raw-annotation datasets get their raw files.
+    The layout is the reader's own (``CoOpDataset.write_test_tree``); ``reader`` is a reader or config name
+    of the catalog (``sempt.data.catalog``).
     """
     from sempt.data import catalog
-    reader = catalog.resolve(reader)
-    names = catalog.classnames(reader)
-    n = len(names)
-    n_tr, n_va, n_te = per_class
-    img = {y: _jpeg_bytes(y, n, image_size) for y in range(n)}
+    from sempt.data.readers import reader as reader_class
+    name = catalog.resolve(reader)
+    names = catalog.classnames(name)
+    images = {}
 
-    def split_dataset(dataset_dir, image_dir, split_file, rel_of):
-        base = osp.join(root, dataset_dir)
-        split = {"train": [], "val": [], "test": []}
-        for y, name in enumerate(names):
-            for key, count in (("train", n_tr), ("val", n_va), ("test", n_te)):
-                for i in range(count):
-                    rel = rel_of(y, name, key, i)
-                    _write(osp.join(base, image_dir, rel), img[y])
-                    split[key].append([rel, y, name])
-        write_json(split, osp.join(base, split_file))
-        return base
+    def image(label):
+        if label not in images:
+            images[label] = _jpeg_bytes(label, len(names), image_size)
+        return images[label]
 
-    if reader == "OxfordPets":
-        return split_dataset("oxford_pets", "images", "split_zhou_OxfordPets.json",
-                             lambda y, c, k, i: f"{c}_{k}{i + 1}.jpg")
-    if reader == "Caltech101":
-        from datasets.caltech101 import NEW_CNAMES
-        folder = _inverse(NEW_CNAMES)
-        return split_dataset("caltech-101", "101_ObjectCategories", "split_zhou_Caltech101.json",
-                             lambda y, c, k, i: f"{folder.get(c, c)}/image_{k}{i + 1:04d}.jpg")
-    if reader == "DescribableTextures":
-        return split_dataset("dtd", "images", "split_zhou_DescribableTextures.json",
-                             lambda y, c, k, i: f"{c}/{c}_{k}{i:04d}.jpg")
-    if reader == "EuroSAT":
-        from datasets.eurosat import NEW_CNAMES
-        folder = _inverse(NEW_CNAMES)
-        return split_dataset("eurosat", "2750", "split_zhou_EuroSAT.json",
-                             lambda y, c, k, i: f"{folder[c]}/{folder[c]}_{k}{i + 1}.jpg")
-    if reader == "Food101":
-        return split_dataset("food-101", "images", "split_zhou_Food101.json", lambda y, c, k, i: f"{c}/{k}{i}.jpg")
-    if reader == "OxfordFlowers":
-        counter = iter(range(1, 10 ** 7))
-        return split_dataset("oxford_flowers", "jpg", "split_zhou_OxfordFlowers.json",
-                             lambda y, c, k, i: f"image_{next(counter):05d}.jpg")
-    if reader == "StanfordCars":
-        counter = iter(range(1, 10 ** 7))
-        return split_dataset("stanford_cars", "", "split_zhou_StanfordCars.json",
-                             lambda y, c, k, i: f"{'cars_test' if k == 'test' else 'cars_train'}/{next(counter):05d}.jpg")
-    if reader == "SUN397":
-        return split_dataset("sun397", "SUN397", "split_zhou_SUN397.json",
-                             lambda y, c, k, i: f"{c[0]}/{'/'.join(c.split(' ')[::-1])}/sun_{k}{i}.jpg")
-    if reader == "UCF101":
-        return split_dataset("ucf101", "UCF-101-midframes", "split_zhou_UCF101.json",
-                             lambda y, c, k, i: f"{c}/v_{_camel(c)}_g{i + 1:02d}_c01_{k}.jpg")
-    if reader == "FGVCAircraft":
-        base = osp.join(root, "fgvc_aircraft")
-        mkdir_if_missing(base)
-        with open(osp.join(base, "variants.txt"), "w") as f:
-            f.write("".join(f"{c}\n" for c in names))
-        counter = iter(range(1000000, 10 ** 7))
-        for key, count in (("train", n_tr), ("val", n_va), ("test", n_te)):
-            lines = []
-            for y, name in enumerate(names):
-                for _ in range(count):
-                    image_id = f"{next(counter)}"
-                    _write(osp.join(base, "images", image_id + ".jpg"), img[y])
-                    lines.append(f"{image_id} {name}\n")
-            with open(osp.join(base, f"images_variant_{key}.txt"), "w") as f:
-                f.write("".join(lines))
-        return base
-
-    # the ImageNet family: class folders named by WordNet id plus classnames.txt
-    all_wnids = catalog.wnids("ImageNet")
-    in_names = catalog.classnames("ImageNet")
-    classnames_txt = "".join(f"{w} {c}\n" for w, c in zip(all_wnids, in_names))
-
-    def family(dataset_dir, image_dir, splits, folder_of):
-        base = osp.join(root, dataset_dir)
-        mkdir_if_missing(base)
-        with open(osp.join(base, "classnames.txt"), "w", encoding="utf-8") as f:
-            f.write(classnames_txt)
-        ids = catalog.wnids(reader)
-        for y in range(n):
-            for sub, count in splits:
-                for i in range(count):
-                    _write(osp.join(base, image_dir, sub, folder_of(y, ids[y]), f"{ids[y]}_{sub or 'img'}{i}.JPEG"),
-                           img[y])
-        return base
-
-    if reader == "ImageNet":
-        return family("imagenet", "images", (("train", n_tr), ("val", n_te)), lambda y, w: w)
-    if reader == "ImageNetV2":
-        return family("imagenetv2", "imagenetv2-matched-frequency-format-val", (("", n_te),), lambda y, w: str(y))
-    if reader == "ImageNetSketch":
-        return family("imagenet-sketch", "images", (("", n_te),), lambda y, w: w)
-    if reader == "ImageNetA":
-        base = family("imagenet-adversarial", "imagenet-a", (("", n_te),), lambda y, w: w)
-        open(osp.join(base, "imagenet-a", "README.txt"), "w").write("ImageNet-A\n")
-        return base
-    if reader == "ImageNetR":
-        base = family("imagenet-rendition", "imagenet-r", (("", n_te),), lambda y, w: w)
-        open(osp.join(base, "imagenet-r", "README.txt"), "w").write("ImageNet-R\n")
-        return base
-    raise KeyError(reader)
+    return reader_class(name).write_test_tree(root, names, tuple(per_class), image)
 
 
 def make_attribute_file(path, dataset, classnames, attributes=("colour", "pattern", "size")):

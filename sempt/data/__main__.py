@@ -4,17 +4,17 @@
                                                     broken (every image is decoded; --quick: a sample)
     python -m sempt.data classnames imagenet                          "<wnid> <class name>" lines
     python -m sempt.data classnames oxford_pets                       one class name per line
+    python -m sempt.data list base2new [GROUP ...]                    config names of a benchmark group's
+                                                    datasets, one a line, in table order (groups: base2new,
+                                                    few_shot, xd_source, xd_target, domain_target)
 
 ``check`` exits non-zero when a requested dataset (``--dataset``) is missing or broken, or, without
-``--dataset``, when a dataset that is present is broken.
+``--dataset``, when a dataset that is present is broken. Every command reads the registered readers of the
+repository's ``datasets/`` folder: run it from the repository root.
 """
 import argparse
 import os
 import sys
-
-# the readers live in the repository's datasets/ folder: find it from this package, else use the cwd
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, _REPO if os.path.isfile(os.path.join(_REPO, "train.py")) else os.getcwd())
 
 
 def main(argv=None):
@@ -27,9 +27,26 @@ def main(argv=None):
     c.add_argument("--quick", action="store_true", help="decode a sample of 200 images per dataset, not all")
     n = sub.add_parser("classnames", help="print a dataset's class names")
     n.add_argument("dataset")
+    g = sub.add_parser("list", help="print the config names of the datasets of benchmark groups")
+    g.add_argument("group", nargs="+", help="base2new, few_shot, xd_source, xd_target or domain_target")
     args = p.parse_args(argv)
+    from sempt.data.readers import ReadersNotFound
+    try:
+        return _run(args)
+    except ReadersNotFound as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
+
+def _run(args):
     from sempt.data import catalog
+    if args.command == "list":
+        try:
+            print("\n".join(catalog.group(*args.group)))
+        except KeyError as e:
+            print(f"error: {e.args[0]}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "classnames":
         try:
             reader = catalog.resolve(args.dataset)

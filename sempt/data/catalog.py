@@ -1,15 +1,24 @@
-"""The 15 benchmark datasets: reader name, config file, shipped class names and CoOp's split sizes.
+"""The benchmark datasets as their registered readers describe them: reader name, config file, shipped class
+names, CoOp's split sizes, attribute file and benchmark groups.
 
-``classnames(reader_name)`` gives the exact class names a reader produces, in label order, without any
-image on disk (the attribute pipeline and the tests need them). Expected counts are those of the CoOp
-splits (CoOp, IJCV 2022, Table of datasets).
+Nothing here is written per dataset: every entry is derived from the facts a reader class states
+(``sempt.data.coop.CoOpDataset``), for the registered readers whose class names are shipped in
+``classnames.json`` (a reader whose class names come from its own data, like the synthetic CLIP world,
+has no entry). ``classnames(reader_name)`` gives the exact class names a reader produces, in label order,
+without any image on disk (the attribute pipeline and the tests need them). Expected counts are those of the
+CoOp splits (CoOp, IJCV 2022, Table of datasets).
+
+The readers are imported on first use (``sempt.data.readers.load_readers``), so this module can be imported
+anywhere; using it needs the repository root on the path, as ``train.py`` does.
 """
 import functools
 import json
 import os.path as osp
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["DatasetInfo", "CATALOG", "classnames", "info", "wnids", "resolve"]
+__all__ = ["DatasetInfo", "CATALOG", "SHARED_ATTRIBUTE_FILES", "classnames", "info", "wnids", "resolve", "group",
+           "shipped"]
 
 
 @dataclass(frozen=True)
@@ -21,55 +30,104 @@ class DatasetInfo:
     train: int  # expected sizes of the CoOp split (0: none)
     val: int
     test: int
+    attribute_stem: str = ""  # attributes_cache/<attribute_stem>.json
+    groups: tuple = ()  # benchmark groups (sempt.data.coop.BENCHMARK_GROUPS)
+    wnids_key: str = ""  # key of its WordNet ids in classnames.json ("" : none)
 
 
-CATALOG = {d.reader: d for d in [
-    DatasetInfo("ImageNet", "imagenet", "imagenet", 1000, 1281167, 50000, 50000),
-    DatasetInfo("Caltech101", "caltech101", "caltech101", 100, 4128, 1649, 2465),
-    DatasetInfo("OxfordPets", "oxford_pets", "oxford_pets", 37, 2944, 736, 3669),
-    DatasetInfo("StanfordCars", "stanford_cars", "stanford_cars", 196, 6509, 1635, 8041),
-    DatasetInfo("OxfordFlowers", "oxford_flowers", "oxford_flowers", 102, 4093, 1633, 2463),
-    DatasetInfo("Food101", "food101", "food101", 101, 50500, 20200, 30300),
-    DatasetInfo("FGVCAircraft", "fgvc_aircraft", "fgvc_aircraft", 100, 3334, 3333, 3333),
-    DatasetInfo("SUN397", "sun397", "sun397", 397, 15880, 3970, 19850),
-    DatasetInfo("DescribableTextures", "dtd", "dtd", 47, 2820, 1128, 1692),
-    DatasetInfo("EuroSAT", "eurosat", "eurosat", 10, 13500, 5400, 8100),
-    DatasetInfo("UCF101", "ucf101", "ucf101", 101, 7639, 1898, 3783),
-    DatasetInfo("ImageNetV2", "imagenetv2", "imagenet", 1000, 0, 0, 10000),
-    DatasetInfo("ImageNetSketch", "imagenet_sketch", "imagenet", 1000, 0, 0, 50889),
-    DatasetInfo("ImageNetA", "imagenet_a", "imagenet_a", 200, 0, 0, 7500),
-    DatasetInfo("ImageNetR", "imagenet_r", "imagenet_r", 200, 0, 0, 30000),
-]}
+def _info(cls):
+    sizes = cls.expected or {}
+    return DatasetInfo(reader=cls.__name__, config=cls.config_name, names_key=cls.classnames_key,
+                       n_classes=sizes.get("classes", 0), train=sizes.get("train", 0), val=sizes.get("val", 0),
+                       test=sizes.get("test", 0), attribute_stem=cls.attribute_stem or cls.config_name,
+                       groups=tuple(cls.groups), wnids_key=cls.wnids_key or "")
+
+
+@functools.lru_cache(maxsize=4)
+def _entries(readers):
+    return {cls.__name__: _info(cls) for cls in readers}
+
+
+def _catalog():
+    from sempt.data.readers import registered
+    shipped_names = shipped()["datasets"]
+    return _entries(tuple(cls for cls in registered()
+                          if not cls.classnames_from_data and cls.classnames_key in shipped_names))
+
+
+class _Derived(Mapping):
+    """A read-only mapping computed from the registered readers each time it is used (so it follows them)."""
+
+    def __init__(self, build, what):
+        self._build, self._what = build, what
+
+    def __getitem__(self, key):
+        return self._build()[key]
+
+    def __iter__(self):
+        return iter(self._build())
+
+    def __len__(self):
+        return len(self._build())
+
+    def __repr__(self):
+        return f"<{self._what}: {dict(self._build())!r}>"
+
+
+CATALOG = _Derived(_catalog, "catalog of the registered readers")  # reader name -> DatasetInfo, in table order
+
+
+def _shared_attribute_files():
+    by_stem = {d.config: d.reader for d in _catalog().values()}
+    return {d.reader: by_stem[d.attribute_stem] for d in _catalog().values()
+            if d.attribute_stem != d.config and d.attribute_stem in by_stem}
+
+
+# reader name -> the reader whose attribute file it uses (the ImageNet variants: ImageNet)
+SHARED_ATTRIBUTE_FILES = _Derived(_shared_attribute_files, "shared attribute files")
 
 
 @functools.lru_cache(maxsize=1)
-def _table():
+def shipped():
+    """The parsed ``classnames.json`` (the shipped class names and WordNet ids)."""
     with open(osp.join(osp.dirname(__file__), "classnames.json"), encoding="utf-8") as f:
         return json.load(f)
 
 
 def resolve(name):
     """A reader name from a reader name, a config stem (``oxford_pets``) or any case variant."""
-    for d in CATALOG.values():
+    entries = _catalog()
+    for d in entries.values():
         if name in (d.reader, d.config) or name.lower() in (d.reader.lower(), d.config.lower()):
             return d.reader
-    raise KeyError(f"Unknown dataset {name!r}; known: {sorted(CATALOG)} (or config names "
-                   f"{sorted(d.config for d in CATALOG.values())})")
+    raise KeyError(f"Unknown dataset {name!r}; known: {sorted(entries)} (or config names "
+                   f"{sorted(d.config for d in entries.values())})")
 
 
 def info(name):
-    return CATALOG[resolve(name)]
+    return _catalog()[resolve(name)]
 
 
 def classnames(name):
     """Class names of a dataset in label order, exactly as its reader produces them."""
-    return list(_table()["datasets"][info(name).names_key])
+    return list(shipped()["datasets"][info(name).names_key])
 
 
 def wnids(name):
     """WordNet ids in label order for ImageNet (1,000) and ImageNet-A/-R (200)."""
-    key = {"ImageNet": "imagenet_wnids", "ImageNetV2": "imagenet_wnids", "ImageNetSketch": "imagenet_wnids",
-           "ImageNetA": "imagenet_a_wnids", "ImageNetR": "imagenet_r_wnids"}.get(resolve(name))
-    if key is None:
+    key = info(name).wnids_key
+    if not key:
         raise KeyError(f"{name} has no WordNet ids")
-    return list(_table()[key])
+    return list(shipped()[key])
+
+
+def group(*names):
+    """Config names of the registered readers in the benchmark groups ``names`` (e.g. ``base2new``), in
+    table order (every registered reader, also one whose class names come from its data)."""
+    from sempt.data.readers import registered
+    readers = registered()
+    from sempt.data.coop import BENCHMARK_GROUPS
+    unknown = [g for g in names if g not in BENCHMARK_GROUPS]
+    if unknown:
+        raise KeyError(f"Unknown benchmark group(s) {unknown}; groups: {', '.join(BENCHMARK_GROUPS)}")
+    return [cls.config_name for cls in readers if set(cls.groups) & set(names)]

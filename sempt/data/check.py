@@ -17,9 +17,9 @@ __all__ = ["check_dataset", "check_all"]
 
 
 def _cfg(root, reader):
-    import datasets
     from sempt.config import build_cfg
-    return build_cfg([datasets.extend_cfg], opts=["DATASET.ROOT", root, "DATASET.NAME", reader])
+    from sempt.data.readers import load_readers
+    return build_cfg([load_readers().extend_cfg], opts=["DATASET.ROOT", root, "DATASET.NAME", reader])
 
 
 QUICK_SAMPLE = 200  # images decoded per dataset with --quick
@@ -28,12 +28,12 @@ QUICK_SAMPLE = 200  # images decoded per dataset with --quick
 def check_dataset(root, reader, quick=False):
     """``dict(dataset, status, classes, train, val, test, problem, bad_images)``; status: ok, missing or
     broken. ``bad_images``: ``[(path, reason)]`` of the images that cannot be decoded."""
-    from sempt.backend import DATASET_REGISTRY
     from sempt.data.coop import DatasetError, find_bad_images, read_only
-    info = catalog.info(reader)
+    from sempt.data.readers import reader as reader_class
+    reader = catalog.resolve(reader)
     row = {"dataset": reader, "status": "ok", "classes": None, "train": None, "val": None, "test": None,
            "problem": "", "bad_images": []}
-    cls = DATASET_REGISTRY.get(reader)
+    cls = reader_class(reader)
     if not osp.isdir(osp.join(root, cls.dataset_dir)):
         row.update(status="missing", problem=f"no folder {osp.join(root, cls.dataset_dir)}")
         return row
@@ -75,7 +75,6 @@ def _fmt(value, expected):
 def check_all(root, names=None, out=sys.stdout, quick=False):
     """Print the table (and every damaged image); return the rows."""
     from tabulate import tabulate
-    import datasets  # noqa: F401  (registers the readers)
     readers = [catalog.resolve(n) for n in names] if names else list(catalog.CATALOG)
     rows = []
     n = len(readers)

@@ -1,7 +1,9 @@
 """What every CoOp-compatible reader shares: split files, the few-shot cache and base/new subsampling.
 
 A reader (``datasets/<name>.py``) subclasses ``CoOpDataset`` and states only what is specific to its
-dataset: folder names, split file, and how to build the split when the file is absent.
+dataset: folder names, split file, how to build the split when the file is absent, and the dataset's facts
+that the rest of the repository derives from the registered readers (config name, class-name source,
+templates, CoOp's split sizes, attribute file, benchmark groups, miniature test-tree layout).
 
 Differences from CoOp, all compatible with its files:
 
@@ -28,6 +30,7 @@ from sempt.fileio import mkdir_if_missing, read_json, write_json
 __all__ = [
     "DatasetError", "CoOpDataset", "read_split", "save_split", "subsample_classes", "load_or_make_fewshot",
     "check_images_exist", "read_and_split_data", "split_trainval", "read_classnames", "listdir_sorted", "load_mat",
+    "write_bytes", "BENCHMARK_GROUPS",
 ]
 
 GUIDE = "DATASETS.md"
@@ -36,6 +39,13 @@ FEWSHOT_FORMAT = "sempt-fewshot-v1"
 
 class DatasetError(RuntimeError):
     """A dataset that is missing or broken on disk; the message says how to fix it."""
+
+
+def write_bytes(path, data):
+    """Write ``data`` to ``path``, making its folder (the test trees' images and raw files)."""
+    mkdir_if_missing(osp.dirname(path))
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def _rel(impath, path_prefix):
@@ -323,10 +333,13 @@ def load_mat(path, what):
     return loadmat(path)
 
 
-class CoOpDataset(DatasetBase):
-    """Base of the CoOp readers.
+BENCHMARK_GROUPS = ("base2new", "few_shot", "xd_source", "xd_target", "domain_target")
 
-    Class attributes a reader sets:
+
+class CoOpDataset(DatasetBase):
+    """Base of the CoOp readers, and the one home of each dataset's facts.
+
+    Where the reader finds its data (class attributes):
         dataset_dir: folder under ``DATASET.ROOT``.
         image_dir: folder under ``dataset_dir`` that split paths are relative to.
         split_file: split file name under ``dataset_dir`` (``split_zhou_<Name>.json``), if the dataset has one.
@@ -335,6 +348,30 @@ class CoOpDataset(DatasetBase):
         fewshot_subdir: folder of the few-shot caches under ``dataset_dir``.
     Override ``make_split()`` to build the split when the file is absent (returns train, val, test), or
     ``load_split()`` when the dataset has no split file at all. A ``val`` of ``None`` means "use test".
+
+    What the rest of the repository knows about the dataset (``sempt.data.catalog``, ``sempt.templates``,
+    the data checker, the attribute files, ``sempt.testing.make_dataset_tree`` and the benchmark lists
+    read these; ``tests/test_dataset_facts.py`` checks every registered reader has them):
+        config_name: stem of ``configs/datasets/<config_name>.yaml`` (whose ``DATASET.NAME`` is the reader's
+            class name); default: ``dataset_dir``.
+        classnames_key: key of its class names, in label order, in ``sempt/data/classnames.json``; default:
+            ``config_name``.
+        classnames_from_data: True for a dataset whose class names come from its own data (no shipped list:
+            it is then not in the catalog, the checker or the test trees).
+        wnids_key: key of its WordNet-id list in ``classnames.json`` (the ImageNet family only).
+        template: its hand-crafted prompt in CoOp's zero-shot table, ``"{}"`` standing for the class name.
+        method_templates: ``{method family: template}`` where that family's authors used another one (the
+            families are ``sempt.templates.TEMPLATE_TABLES``).
+        expected: CoOp's split sizes, ``dict(classes=..., train=..., val=..., test=...)`` (train and val 0 for
+            test-only datasets); the checker compares with them.
+        attribute_stem: its attribute file is ``attributes_cache/<attribute_stem>.json``; default:
+            ``config_name`` (the ImageNet variants use ImageNet's).
+        groups: the benchmark lists it belongs to (``BENCHMARK_GROUPS``): ``base2new``, ``few_shot``,
+            ``xd_source`` (the cross-dataset source), ``xd_target`` (its targets), ``domain_target``
+            (the cross-domain targets).
+        table_order: its place in the papers' tables and in every list built from the readers (CoOp's
+            order); readers without one come last, by name.
+    and, for the miniature test tree, ``tree_image_path`` (split-file datasets) or ``write_test_tree``.
     """
 
     split_rebuilt = False  # True when the split was built here from the raw files (not CoOp's)
@@ -344,6 +381,28 @@ class CoOpDataset(DatasetBase):
     guide_section = ""
     test_only = False
     fewshot_subdir = "split_fewshot"
+
+    config_name = None
+    classnames_key = None
+    classnames_from_data = False
+    wnids_key = None
+    template = None
+    method_templates = {}
+    expected = None
+    attribute_stem = None
+    groups = ()
+    table_order = 10 ** 6
+
+    def __init_subclass__(cls, **kwargs):
+        """Fill the defaulted facts (``config_name``, then ``classnames_key`` and ``attribute_stem``)."""
+        super().__init_subclass__(**kwargs)
+        if cls.config_name is None and cls.dataset_dir:
+            cls.config_name = cls.dataset_dir
+        if cls.config_name:
+            if cls.classnames_key is None and not cls.classnames_from_data:
+                cls.classnames_key = cls.config_name
+            if cls.attribute_stem is None:
+                cls.attribute_stem = cls.config_name
 
     def __init__(self, cfg):
         root = osp.abspath(osp.expanduser(cfg.DATASET.ROOT))
@@ -428,6 +487,35 @@ class CoOpDataset(DatasetBase):
 
     def make_split(self):
         raise NotImplementedError
+
+    # -- the miniature test tree (sempt.testing.make_dataset_tree) --
+
+    @classmethod
+    def write_test_tree(cls, root, classnames, per_class, image):
+        """Write a miniature copy of the dataset under ``root`` in its exact on-disk layout; return its folder.
+
+        Every class gets ``per_class`` = (train, val, test) images; ``image(label)`` gives an image's bytes.
+        This default writes a split file with the images at ``tree_image_path``; datasets without a split
+        file override it to write their raw annotation files.
+        """
+        base = osp.join(root, cls.dataset_dir)
+        split = {"train": [], "val": [], "test": []}
+        serial = 0
+        for label, name in enumerate(classnames):
+            for key, count in zip(("train", "val", "test"), per_class):
+                for i in range(count):
+                    serial += 1
+                    rel = cls.tree_image_path(label, name, key, i, serial)
+                    write_bytes(osp.join(base, cls.image_dir, rel), image(label))
+                    split[key].append([rel, label, name])
+        write_json(split, osp.join(base, cls.split_file))
+        return base
+
+    @staticmethod
+    def tree_image_path(label, classname, split, i, serial):
+        """Path under ``image_dir`` of the ``i``-th ``split`` image of a class in the test tree, named the way
+        the real dataset names its files (``serial``: 1, 2, ... over the whole tree)."""
+        raise NotImplementedError("a reader with a split file names its test-tree images (tree_image_path)")
 
     # CoOp's helper names, for code written against CoOp's readers
     read_split = staticmethod(read_split)
