@@ -12,7 +12,6 @@ sub-modules listed in ``LEARNABLE`` (default ``("prompt_learner",)``). Optionall
 - saves checkpoints safely, with the class names seen in training, and loads them for other class
   names (class-dependent buffers are dropped and rebuilt from the evaluated label space).
 """
-import os.path as osp
 import re
 import time
 from collections import OrderedDict
@@ -21,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from sempt.backend import TrainerX, build_lr_scheduler, build_optimizer, compute_accuracy
-from sempt.checkpoint import CheckpointError, KeyRenames, checkpoint_path, load_checkpoint, resume_from_checkpoint
+from sempt.checkpoint import CheckpointError, KeyRenames, checkpoint_path, load_checkpoint
 from sempt.clip_loader import effective_precision, load_clip
 from sempt.engine.trainer import TrainerBase as EngineTrainerBase
 from sempt.engine.utils import get_rng_states, set_rng_states
@@ -224,19 +223,8 @@ class PromptTrainer(TrainerX):
         return {"classnames": list(self.train_classnames), "trainer": type(self).__name__,
                 "trainer_state": self.trainer_state()}
 
-    def resume_model_if_exist(self, directory):
-        names = self.get_model_names()
-        if not all(osp.exists(osp.join(directory, name, "checkpoint")) for name in names):
-            print("No checkpoint found, train from scratch")
-            return 0
-        print(f"Found checkpoint at {directory} (will resume training)")
-        start_epoch = 0
-        for name in names:
-            start_epoch = resume_from_checkpoint(
-                osp.join(directory, name), self._models[name], self._optims[name], self._scheds[name],
-                translate=lambda sd, path, name=name: self.state_from_checkpoint(name, sd, path),
-                on_loaded=self.load_trainer_state)
-        return start_epoch
+    # the built-in engine's resume, with this class's key translation and trainer state, on either engine
+    resume_model_if_exist = EngineTrainerBase.resume_model_if_exist
 
     # --- state beyond the weights: a resumed run continues exactly as an uninterrupted one ---------------
     def trainer_state(self):

@@ -11,7 +11,6 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-import torch.nn as nn
 from tqdm import tqdm
 
 from sempt.checkpoint import checkpoint_path, load_checkpoint, resume_from_checkpoint, save_checkpoint
@@ -83,15 +82,21 @@ class TrainerBase:
         return {}
 
     def resume_model_if_exist(self, directory):
+        """Continue from the newest checkpoint in ``directory``; a trainer adapts it through
+        ``state_from_checkpoint(name, state_dict, path)`` (the file's keys to the model's; None: as they are)
+        and ``load_trainer_state(checkpoint)`` (whatever else the file holds)."""
         names = self.get_model_names()
         if not all(osp.exists(osp.join(directory, name, "checkpoint")) for name in names):
             print("No checkpoint found, train from scratch")
             return 0
         print(f"Found checkpoint at {directory} (will resume training)")
         start_epoch = 0
+        translate = getattr(self, "state_from_checkpoint", None)
         for name in names:
             start_epoch = resume_from_checkpoint(
-                osp.join(directory, name), self._models[name], self._optims[name], self._scheds[name])
+                osp.join(directory, name), self._models[name], self._optims[name], self._scheds[name],
+                translate=(lambda sd, path, name=name: translate(name, sd, path)) if translate else None,
+                on_loaded=getattr(self, "load_trainer_state", None))
         return start_epoch
 
     def load_model(self, directory, epoch=None):
