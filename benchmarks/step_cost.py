@@ -93,7 +93,10 @@ def time_steps(step, image, label, warmup, steps, device):
     return statistics.median(times)
 
 
-def main(argv=None):
+BASELINES = ("CoCoOp", "MaPLe", "PromptSRC")
+
+
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="vit_b16")
     p.add_argument("--classes", type=int, default=50, help="label-space size (base half of a dataset)")
@@ -105,55 +108,79 @@ def main(argv=None):
     p.add_argument("--prec", choices=["fp32", "fp16"], default="fp32", help="fp16 needs CUDA")
     p.add_argument("--prompted", action="store_true", help="also time the prompted attribute encoding")
     p.add_argument("--baselines", action="store_true", help="also time CoCoOp, MaPLe and PromptSRC")
-    args = p.parse_args(argv)
-    from tabulate import tabulate
+    return p.parse_args(argv)
 
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-    clip_model = build_random_clip(**PRESETS[args.preset])
-    if args.prec == "fp16" and device.type == "cuda":
+
+def frozen_clip(preset, prec, device):
+    """A random-weight CLIP of the preset's shapes, frozen (fp16 weights when asked for on CUDA)."""
+    clip_model = build_random_clip(**PRESETS[preset])
+    if prec == "fp16" and device.type == "cuda":
         from clip.model import convert_weights
         convert_weights(clip_model)
     for prm in clip_model.parameters():
         prm.requires_grad_(False)
-    res = PRESETS[args.preset]["image_resolution"]
-    classnames = [f"class number {i}" for i in range(args.classes)]
-    image = torch.randn(args.batch, 3, res, res, device=device)
-    label = torch.randint(0, args.classes, (args.batch,), device=device)
-    kinds = ["CoOp", "SemPT (frozen)"] + (["SemPT (prompted)"] if args.prompted else []) + (
-        ["CoCoOp", "MaPLe", "PromptSRC"] if args.baselines else [])
-    print(f"{args.preset} shapes, {args.classes} classes, {args.attributes} attributes, batch {args.batch}, "
-          f"{device.type} {args.prec}, torch threads {torch.get_num_threads()}")
-    steps = {}
-    for kind in kinds:
-        if kind in ("CoCoOp", "MaPLe", "PromptSRC"):
-            model = build_baseline(kind, clip_model, classnames, device)
-        else:
-            model = build(kind, clip_model, classnames, args.attributes, device)
-        for name, q in model.named_parameters():
-            q.requires_grad_(name.startswith("prompt_learner"))
-        opt = torch.optim.SGD([q for q in model.parameters() if q.requires_grad], lr=0.002)
-        steps[kind] = step_fn(kind, model, opt)
-        for _ in range(args.warmup):
-            steps[kind](image, label)
-    # interleave the variants step by step so that machine load drifts affect all of them alike
+    return clip_model
+
+
+def prepare_step(kind, clip_model, classnames, n_attr, device):
+    """One variant's training step, with only its prompt learner trainable."""
+    if kind in BASELINES:
+        model = build_baseline(kind, clip_model, classnames, device)
+    else:
+        model = build(kind, clip_model, classnames, n_attr, device)
+    for name, q in model.named_parameters():
+        q.requires_grad_(name.startswith("prompt_learner"))
+    opt = torch.optim.SGD([q for q in model.parameters() if q.requires_grad], lr=0.002)
+    return step_fn(kind, model, opt)
+
+
+def interleaved_times(steps, image, label, n_steps, device):
+    """``(times, peak)``: each variant's step times and peak GPU MiB (empty off CUDA), timing the variants
+    step by step in turn so that machine load drifts affect all of them alike."""
+    kinds = list(steps)
     times = {kind: [] for kind in kinds}
     peak = {}
-    for i in range(args.steps):
+    for i in range(n_steps):
         for kind in kinds:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             times[kind].append(time_steps(steps[kind], image, label, 0, 1, device))
             if device.type == "cuda":
                 peak[kind] = max(peak.get(kind, 0), torch.cuda.max_memory_allocated() / 2 ** 20)
-        print(f"  round {i + 1}/{args.steps}: " + ", ".join(f"{k} {times[k][-1] * 1000:.1f} ms" for k in kinds),
+        print(f"  round {i + 1}/{n_steps}: " + ", ".join(f"{k} {times[k][-1] * 1000:.1f} ms" for k in kinds),
               flush=True)
+    return times, peak
+
+
+def report(times, peak):
+    from tabulate import tabulate
     base = statistics.median(times["CoOp"])
     rows = []
-    for kind in kinds:
+    for kind in times:
         sec = statistics.median(times[kind])
         rows.append([kind, f"{sec * 1000:.1f}", f"{sec / base:.3f}", f"{peak[kind]:.0f}" if peak else "-"])
     print(tabulate(rows, headers=["trainer", "ms/step (median)", "ratio to CoOp", "peak GPU MiB"]))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    clip_model = frozen_clip(args.preset, args.prec, device)
+    res = PRESETS[args.preset]["image_resolution"]
+    classnames = [f"class number {i}" for i in range(args.classes)]
+    image = torch.randn(args.batch, 3, res, res, device=device)
+    label = torch.randint(0, args.classes, (args.batch,), device=device)
+    kinds = ["CoOp", "SemPT (frozen)"] + (["SemPT (prompted)"] if args.prompted else []) + (
+        list(BASELINES) if args.baselines else [])
+    print(f"{args.preset} shapes, {args.classes} classes, {args.attributes} attributes, batch {args.batch}, "
+          f"{device.type} {args.prec}, torch threads {torch.get_num_threads()}")
+    steps = {}
+    for kind in kinds:
+        steps[kind] = prepare_step(kind, clip_model, classnames, args.attributes, device)
+        for _ in range(args.warmup):
+            steps[kind](image, label)
+    report(*interleaved_times(steps, image, label, args.steps, device))
 
 
 if __name__ == "__main__":

@@ -179,15 +179,8 @@ class AttributeKnowledge:
         return list(attrs), table
 
 
-def load_attributes(path, dataset=None):
-    """Read and check the structure of an attribute file; errors name the file and the fix."""
-    hint = REGENERATE_HINT.format(dataset=dataset or "<dataset>")
-
-    def fail(reason, advice=hint):
-        return AttributeFileError(f"{path}: {reason}. {advice}", reason=reason)
-
-    if not osp.isfile(path):
-        raise AttributeFileError(f"Attribute file {path} not found. {hint}", reason="not found")
+def _read_json(path, fail):
+    """``(raw bytes, parsed JSON)`` of an attribute file that exists; ``fail(reason)`` makes the error."""
     with open(path, "rb") as f:
         raw = f.read()
     try:
@@ -196,6 +189,11 @@ def load_attributes(path, dataset=None):
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         cut = isinstance(e, json.JSONDecodeError) and e.pos >= len(text.rstrip()) - 1
         raise fail(f"not valid UTF-8 JSON{' (the file looks cut off)' if cut else ''}: {e}") from None
+    return raw, data
+
+
+def _check_header(data, dataset, fail, hint):
+    """Check the file is an object of this schema for ``dataset`` (when given); return the file's dataset."""
     if not isinstance(data, dict):
         raise fail("the file must hold a JSON object")
     if data.get("schema") != SCHEMA:
@@ -204,25 +202,41 @@ def load_attributes(path, dataset=None):
     if dataset is not None and file_dataset != SHARED_FILES.get(dataset, dataset):
         raise fail(f"the file is for dataset {file_dataset!r}, not {SHARED_FILES.get(dataset, dataset)!r}",
                    f"Point TRAINER.SEMPT.ATTRIBUTES_FILE at the right file. {hint}")
+    return file_dataset
+
+
+def _check_attribute_list(data, fail):
+    """The ``attributes`` list, checked: non-empty, each with a name, no name twice."""
     attrs = data.get("attributes")
     if not isinstance(attrs, list) or not attrs or not all(isinstance(a, dict) and a.get("name") for a in attrs):
         raise fail("'attributes' must be a non-empty list of {'name', 'definition'}")
     names = [a["name"] for a in attrs]
     if len(set(names)) != len(names):
         raise fail(f"attribute names repeat: {names}")
+    return attrs
+
+
+def _check_entry(what, descs, names, fail):
+    """One class's descriptions must map known attribute ``names`` to descriptions."""
+    if not isinstance(descs, dict):
+        raise fail(f"{what} must map attribute names to descriptions")
+    unknown = [a for a in descs if a not in names]
+    if unknown:
+        raise fail(f"{what} describes unknown attribute(s) {unknown}")
+
+
+def _check_classes(data, names, fail):
+    """The ``classes`` table, checked against the attribute ``names``."""
     classes = data.get("classes")
     if not isinstance(classes, dict) or not classes:
         raise fail("'classes' must map class names to descriptions")
-
-    def check_entry(what, descs):
-        if not isinstance(descs, dict):
-            raise fail(f"{what} must map attribute names to descriptions")
-        unknown = [a for a in descs if a not in names]
-        if unknown:
-            raise fail(f"{what} describes unknown attribute(s) {unknown}")
-
     for c, descs in classes.items():
-        check_entry(f"class {c!r}", descs)
+        _check_entry(f"class {c!r}", descs, names, fail)
+    return classes
+
+
+def _check_by_id(data, classes, names, fail):
+    """The optional ``by_id`` table, checked: each name also in ``classes``, each id's entry well formed."""
     by_id = data.get("by_id", {})
     if not isinstance(by_id, dict):
         raise fail("'by_id' must map class names to {class id: descriptions}")
@@ -234,7 +248,25 @@ def load_attributes(path, dataset=None):
         if not isinstance(entries, dict) or not entries:
             raise fail(f"'by_id' / {c!r} must map class ids (e.g. WordNet ids) to descriptions")
         for i, descs in entries.items():
-            check_entry(f"class {c!r} with id {i!r}", descs)
+            _check_entry(f"class {c!r} with id {i!r}", descs, names, fail)
+    return by_id
+
+
+def load_attributes(path, dataset=None):
+    """Read and check the structure of an attribute file; errors name the file and the fix."""
+    hint = REGENERATE_HINT.format(dataset=dataset or "<dataset>")
+
+    def fail(reason, advice=hint):
+        return AttributeFileError(f"{path}: {reason}. {advice}", reason=reason)
+
+    if not osp.isfile(path):
+        raise AttributeFileError(f"Attribute file {path} not found. {hint}", reason="not found")
+    raw, data = _read_json(path, fail)
+    file_dataset = _check_header(data, dataset, fail, hint)
+    attrs = _check_attribute_list(data, fail)
+    names = [a["name"] for a in attrs]
+    classes = _check_classes(data, names, fail)
+    by_id = _check_by_id(data, classes, names, fail)
     return AttributeKnowledge(
         path=osp.abspath(path), dataset=file_dataset, attributes=names,
         definitions={a["name"]: a.get("definition", "") for a in attrs}, classes=classes,

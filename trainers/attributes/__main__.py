@@ -17,14 +17,11 @@ import sys
 
 from tabulate import tabulate
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+from sempt.attributes import DEFAULT_DIR, SHARED_FILES, AttributeFileError, attribute_file_for
+from sempt.data import catalog
+from sempt.data.readers import ReadersNotFound
 
-from sempt.attributes import DEFAULT_DIR, SHARED_FILES, AttributeFileError, attribute_file_for  # noqa: E402
-from sempt.data import catalog  # noqa: E402
-
-from . import prompts  # noqa: E402
+from . import prompts
 
 
 def _classes(args):
@@ -168,7 +165,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted: progress is saved; rerun the same command to continue", file=sys.stderr)
         return 130
-    except (LLMError, ExchangeError, GenerationIncomplete, ResumeError, AttributeFileError, KeyError, ValueError) as e:
+    except (LLMError, ExchangeError, GenerationIncomplete, ResumeError, AttributeFileError, ReadersNotFound, KeyError,
+            ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 1

@@ -47,37 +47,47 @@ def words(text):
     return len(text.split())
 
 
-def check_step2(obj, classes, attributes, word_limit):
-    """``(good, problems)``: good maps each fully and correctly described class to its descriptions;
-    problems maps a class (asked but unusable) to the reason. Unknown keys raise ``AnswerError``."""
+def _step2_table(obj, classes):
+    """The answer's ``classes`` object; ``AnswerError`` when it is missing or has keys not asked for."""
     table = obj.get("classes")
     if not isinstance(table, dict):
         raise AnswerError('the object needs a "classes" object mapping each category to its descriptions')
     unknown = [k for k in table if k not in classes]
     if unknown:
         raise AnswerError(f"these keys are not among the categories asked for (copy names exactly): {unknown[:5]}")
+    return table
+
+
+def _description_problem(descs, names, word_limit):
+    """Why one class's answer ``descs`` is unusable (a sentence), or ``None`` when it is good."""
+    if descs is None:
+        return "missing from the answer"
+    if not isinstance(descs, dict):
+        return "its value is not an object of attribute descriptions"
+    missing = [a for a in names if not isinstance(descs.get(a), str) or not descs[a].strip()]
+    extra = [a for a in descs if a not in names]
+    long = [a for a in names if a not in missing and words(descs[a]) > word_limit]
+    parts = []
+    if missing:
+        parts.append(f"no description for {missing}")
+    if extra:
+        parts.append(f"unknown attributes {extra}")
+    if long:
+        parts.append(f"over {word_limit} words for {long}")
+    return "; ".join(parts) or None
+
+
+def check_step2(obj, classes, attributes, word_limit):
+    """``(good, problems)``: good maps each fully and correctly described class to its descriptions;
+    problems maps a class (asked but unusable) to the reason. Unknown keys raise ``AnswerError``."""
+    table = _step2_table(obj, classes)
     names = [a["name"] for a in attributes]
     good, problems = {}, {}
     for c in classes:
         descs = table.get(c)
-        if descs is None:
-            problems[c] = "missing from the answer"
-            continue
-        if not isinstance(descs, dict):
-            problems[c] = "its value is not an object of attribute descriptions"
-            continue
-        missing = [a for a in names if not isinstance(descs.get(a), str) or not descs[a].strip()]
-        extra = [a for a in descs if a not in names]
-        long = [a for a in names if a not in missing and words(descs[a]) > word_limit]
-        if missing or extra or long:
-            parts = []
-            if missing:
-                parts.append(f"no description for {missing}")
-            if extra:
-                parts.append(f"unknown attributes {extra}")
-            if long:
-                parts.append(f"over {word_limit} words for {long}")
-            problems[c] = "; ".join(parts)
+        problem = _description_problem(descs, names, word_limit)
+        if problem is not None:
+            problems[c] = problem
             continue
         good[c] = {a: " ".join(descs[a].split()) for a in names}
     return good, problems

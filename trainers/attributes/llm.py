@@ -201,59 +201,85 @@ class LLMClient:
             raise box["error"]
         return box["reply"]
 
-    def chat(self, messages, on_retry=None):
-        """The reply text of one chat completion (after retries)."""
-        o = self.openai
+    def _request(self, messages):
+        """The keyword arguments of one chat-completion request."""
         kwargs = {"model": self.model, "messages": messages, "temperature": self.temperature}
         if self.json_mode:
             kwargs["response_format"] = {"type": "json_object"}
+        return kwargs
+
+    def _attempt(self, kwargs):
+        """One try: the reply text, counting the request and its tokens."""
+        self.requests += 1
+        status, headers, body = self._call(kwargs)
+        content, tokens = parse_completion(body, headers.get("content-type", ""))
+        self.tokens += tokens
+        return content
+
+    def _status_failure(self, e):
+        """``(cause, refused, retry_after)`` of an HTTP error status worth retrying; ``LLMError`` otherwise."""
+        o = self.openai
+        if isinstance(e, o.AuthenticationError):
+            raise LLMError(f"{self.host} rejected the API key (401): check OPENAI_API_KEY") from e
+        if isinstance(e, o.PermissionDeniedError):
+            raise LLMError(f"{self.host} denied access (403) to model {self.model!r}: check the key's "
+                           "permissions (OPENAI_API_KEY) or choose another --model") from e
+        if isinstance(e, o.NotFoundError):
+            raise LLMError(f"{self.host} does not know model {self.model!r} (404): check --model, or "
+                           "--base-url / OPENAI_BASE_URL if the path is wrong") from e
+        status = e.status_code
+        if status in (408, 409, 429) or status >= 500:
+            headers = e.response.headers if e.response is not None else {}
+            retry_after = parse_retry_after(headers.get("retry-after"))
+            kind = "rate limit" if status == 429 else "server error" if status >= 500 else "time-out"
+            return f"HTTP {status} ({kind})", False, retry_after
+        raise LLMError(f"{self.host} rejected the request ({status}): {str(e.message)[:200]}. If the "
+                       "server does not support JSON mode, pass --no-json-mode.") from e
+
+    def _failure(self, e):
+        """``(cause, refused, retry_after)`` of a failed try worth retrying (``refused``: the connection was
+        refused); ``LLMError`` for a failure that retrying cannot fix."""
+        o = self.openai
+        if isinstance(e, _Transient):
+            return str(e), False, None
+        if isinstance(e, o.APIStatusError):
+            return self._status_failure(e)
+        if isinstance(e, o.APITimeoutError):
+            return f"no reply within --timeout {self.timeout:g}s", False, None
+        if isinstance(e, o.APIConnectionError):
+            reason = e.__cause__ or e.__context__
+            cause = f"connection failed ({type(reason).__name__ if reason else 'no reply'})"
+            refused = isinstance(reason, ConnectionRefusedError) or "refused" in str(reason).lower()
+            refused = refused or "connect" in type(reason).__name__.lower()
+            return cause, refused, None
+        return f"a reply the client could not read ({str(e)[:100]})", False, None  # APIResponseValidationError
+
+    def _final_error(self, cause, refused):
+        """The ``LLMError`` once every attempt has failed."""
+        if refused:
+            return LLMError(f"Cannot reach {redact_url(self.base_url)} after {self.max_attempts} attempts ({cause}): "
+                            "check --base-url / OPENAI_BASE_URL and that the server is running")
+        return LLMError(f"{self.host} kept failing after {self.max_attempts} attempts (last: {cause}); check that "
+                        "--base-url / OPENAI_BASE_URL points at an OpenAI-compatible API, try again later or "
+                        "lower --batch-size")
+
+    def chat(self, messages, on_retry=None):
+        """The reply text of one chat completion (after retries)."""
+        o = self.openai
+        # every failure _failure knows (APITimeoutError is an APIConnectionError; 401, 403 and 404 are
+        # APIStatusErrors); anything else propagates
+        retryable = (_Transient, o.APIStatusError, o.APIConnectionError, o.APIResponseValidationError)
+        kwargs = self._request(messages)
         cause, refused = "no attempt made", False
         for attempt in range(self.max_attempts):
-            retry_after = None
             try:
-                self.requests += 1
-                status, headers, body = self._call(kwargs)
-                content, tokens = parse_completion(body, headers.get("content-type", ""))
-                self.tokens += tokens
-                return content
-            except _Transient as e:
-                cause, refused = str(e), False
-            except o.AuthenticationError as e:
-                raise LLMError(f"{self.host} rejected the API key (401): check OPENAI_API_KEY") from e
-            except o.PermissionDeniedError as e:
-                raise LLMError(f"{self.host} denied access (403) to model {self.model!r}: check the key's "
-                               "permissions (OPENAI_API_KEY) or choose another --model") from e
-            except o.NotFoundError as e:
-                raise LLMError(f"{self.host} does not know model {self.model!r} (404): check --model, or "
-                               "--base-url / OPENAI_BASE_URL if the path is wrong") from e
-            except o.APIStatusError as e:
-                status = e.status_code
-                if status in (408, 409, 429) or status >= 500:
-                    headers = e.response.headers if e.response is not None else {}
-                    retry_after = parse_retry_after(headers.get("retry-after"))
-                    kind = "rate limit" if status == 429 else "server error" if status >= 500 else "time-out"
-                    cause, refused = f"HTTP {status} ({kind})", False
-                else:
-                    raise LLMError(f"{self.host} rejected the request ({status}): {str(e.message)[:200]}. If the "
-                                   "server does not support JSON mode, pass --no-json-mode.") from e
-            except o.APITimeoutError:
-                cause, refused = f"no reply within --timeout {self.timeout:g}s", False
-            except o.APIConnectionError as e:
-                reason = e.__cause__ or e.__context__
-                cause = f"connection failed ({type(reason).__name__ if reason else 'no reply'})"
-                refused = isinstance(reason, ConnectionRefusedError) or "refused" in str(reason).lower()
-                refused = refused or "connect" in type(reason).__name__.lower()
-            except o.APIResponseValidationError as e:
-                cause, refused = f"a reply the client could not read ({str(e)[:100]})", False
+                return self._attempt(kwargs)
+            except retryable as e:
+                cause, refused, retry_after = self._failure(e)
             if attempt + 1 < self.max_attempts:
                 self.retries += 1
                 delay = self._delay(attempt, retry_after)
                 if on_retry:
                     on_retry(f"{self.host}: {cause}; retrying in {delay:.1f}s")
                 self.sleep(delay)
-        if refused:
-            raise LLMError(f"Cannot reach {redact_url(self.base_url)} after {self.max_attempts} attempts ({cause}): "
-                           "check --base-url / OPENAI_BASE_URL and that the server is running")
-        raise LLMError(f"{self.host} kept failing after {self.max_attempts} attempts (last: {cause}); check that "
-                       "--base-url / OPENAI_BASE_URL points at an OpenAI-compatible API, try again later or "
-                       "lower --batch-size")
+        raise self._final_error(cause, refused)

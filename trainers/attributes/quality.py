@@ -14,7 +14,7 @@ another class in a comparison ("taller than the Staffordshire Bull Terrier": the
 other class's name); weights and sizes in units a photo cannot show (kg, cm, inches, ...).
 """
 import re
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 
 from sempt.attributes import AttributeFileError, class_ids, load_attributes
 
@@ -89,6 +89,122 @@ def _duplicated_names(classnames):
     return {c: idx for c, idx in seen.items() if len(idx) > 1}
 
 
+# how descriptions are matched against class names: ``keys`` maps every name written with spaces
+# ("staffordshire_bull_terrier" -> "staffordshire bull terrier") to its class; ``distinctive`` holds the names
+# that cannot be ordinary words (several words, or a digit, e.g. "737-400"); ``longest`` is the most words in one
+_NameKeys = namedtuple("_NameKeys", "keys distinctive longest")
+
+
+def _name_keys(classnames):
+    keys = {" ".join(_words(c)): c for c in dict.fromkeys(classnames)}
+    distinctive = {" ".join(_words(c)): c for c in keys.values() if " " in c.strip() or any(ch.isdigit() for ch in c)}
+    longest = max((len(key.split()) for key in distinctive), default=1)
+    return _NameKeys(keys, distinctive, longest)
+
+
+def _shared_name_errors(k, dataset, dups, ids):
+    """Errors for classes that share a name (``dups``: name -> label indices) without distinct ``by_id`` entries."""
+    errors = []
+    if ids is None:
+        return errors
+    for c, idx in dups.items():
+        want = [ids[i] for i in idx]
+        have = [i for i in want if i in k.by_id.get(c, {})]
+        if len(have) < len(want):
+            errors.append(f"{c!r} names {len(want)} classes of {dataset} ({', '.join(want)}) but the file has "
+                          f"no distinct entries for {sorted(set(want) - set(have))}: add them under \"by_id\" / "
+                          f"{c!r} (see sempt/attributes.py)")
+    return errors
+
+
+def _same_description_warnings(classnames, attrs, table):
+    """Warnings for a class that has the same description under several attributes."""
+    warnings = []
+    for c, row in zip(classnames, table):
+        groups = defaultdict(list)
+        for a, d in zip(attrs, row):
+            groups[normalise(d)].append(a)
+        for same in groups.values():
+            if len(same) > 1:
+                what = f"all {len(attrs)} attributes" if len(same) == len(attrs) else f"attributes {same}"
+                warnings.append(f"{c!r}: the same description for {what}: {row[attrs.index(same[0])]!r}; describe "
+                                "each attribute separately")
+    return warnings
+
+
+def _mention_errors(c, a, d, name_keys):
+    """Errors for a description ``d`` (of class ``c``, attribute ``a``) that names another class as if it were
+    this one (checked where the description makes no comparison)."""
+    own = " ".join(_words(c))
+    grams = _ngrams(d, name_keys.longest)
+    if own in grams:
+        return []
+    errors = []
+    for key in sorted(grams & name_keys.distinctive.keys()):
+        other = name_keys.distinctive[key]
+        if other != c and key not in own:
+            errors.append(f"{c!r} / {a!r}: mentions another class, {other!r}, as if it were this one: {d!r}")
+    return errors
+
+
+def _description_findings(c, a, d, name_keys, word_limit):
+    """``(errors, warnings)`` of one description ``d``, of class ``c`` under attribute ``a``, on its own."""
+    errors, warnings = [], []
+    if len(d.split()) > word_limit:
+        errors.append(f"{c!r} / {a!r}: {len(d.split())} words (limit {word_limit})")
+    if normalise(d) == normalise(c.replace("_", " ")):
+        errors.append(f"{c!r} / {a!r}: the description only repeats the class name")
+    if _CONTRAST.search(d):
+        for other in comparison_mentions(d, c, name_keys.keys):
+            warnings.append(f"{c!r} / {a!r}: compares with another class, {other!r}: {d!r}; describe this "
+                            "class on its own (the text encoder reads the other name too)")
+    else:
+        errors += _mention_errors(c, a, d, name_keys)
+    units = unit_mentions(d)
+    if units:
+        warnings.append(f"{c!r} / {a!r}: a measurement a photo cannot show ({', '.join(units)}): {d!r}; "
+                        "describe what is visible (relative size, proportions)")
+    return errors, warnings
+
+
+def _duplicate_findings(a, classnames, column, near_dup_max):
+    """``(errors, warnings)`` for descriptions that repeat across the classes of attribute ``a`` (``column``:
+    its description of each class): identical, near-duplicate, or the same words in another order."""
+    exact, near, bag = defaultdict(list), defaultdict(list), defaultdict(list)
+    for c, d in zip(classnames, column):
+        exact[d].append(c)
+        near[normalise(d)].append(c)
+        bag[word_set(d)].append((c, normalise(d)))
+    errors, warnings = [], []
+    for d, cs in exact.items():
+        if len(cs) > 1:
+            errors.append(f"{a!r}: identical description for {len(cs)} classes {cs[:4]}: {d!r}")
+    shared = sum(len(cs) for cs in near.values() if len(cs) > 1)
+    for cs in near.values():
+        if len(cs) > 1 and len({column[classnames.index(c)] for c in cs}) > 1:
+            warnings.append(f"{a!r}: near-duplicate descriptions for {cs[:4]}")
+    for members in bag.values():
+        if len({n for _, n in members}) > 1:
+            cs = [c for c, _ in members]
+            warnings.append(f"{a!r}: near-duplicate descriptions (the same words in another order) for {cs[:4]}: "
+                            f"{column[classnames.index(cs[0])]!r}")
+    if classnames and shared / len(classnames) > near_dup_max:
+        errors.append(f"{a!r}: {shared} of {len(classnames)} classes share a near-duplicate description "
+                      f"(allowed: {near_dup_max:.0%})")
+    return errors, warnings
+
+
+def _attribute_findings(a, classnames, column, name_keys, word_limit, near_dup_max):
+    """``(errors, warnings)`` for attribute ``a``: each class's description, then repeats across classes."""
+    errors, warnings = [], []
+    for c, d in zip(classnames, column):
+        e, w = _description_findings(c, a, d, name_keys, word_limit)
+        errors += e
+        warnings += w
+    e, w = _duplicate_findings(a, classnames, column, near_dup_max)
+    return errors + e, warnings + w
+
+
 def check_file(path, dataset, classnames, word_limit=25, near_dup_max=0.02, n_attributes=0):
     """``(errors, warnings, knowledge)`` for one file against a label space ``classnames`` (in label order)."""
     classnames = list(classnames)
@@ -99,72 +215,11 @@ def check_file(path, dataset, classnames, word_limit=25, near_dup_max=0.02, n_at
         attrs, table = k.descriptions_for(classnames, n_attributes, ids=ids)
     except AttributeFileError as e:
         return [str(e)], [], None
-    errors, warnings = [], []
-    for c, idx in dups.items():
-        if ids is None:
-            continue
-        want = [ids[i] for i in idx]
-        have = [i for i in want if i in k.by_id.get(c, {})]
-        if len(have) < len(want):
-            errors.append(f"{c!r} names {len(want)} classes of {dataset} ({', '.join(want)}) but the file has "
-                          f"no distinct entries for {sorted(set(want) - set(have))}: add them under \"by_id\" / "
-                          f"{c!r} (see sempt/attributes.py)")
-    names = classnames
-    # word key -> class: every name, written with spaces ("staffordshire_bull_terrier" -> "staffordshire bull terrier")
-    keys = {" ".join(_words(c)): c for c in dict.fromkeys(names)}
-    # names that cannot be ordinary words: several words, or a digit (e.g. "737-400")
-    distinctive = {" ".join(_words(c)): c for c in keys.values() if " " in c.strip() or any(ch.isdigit() for ch in c)}
-    longest = max((len(key.split()) for key in distinctive), default=1)
-    for row_i, (c, row) in enumerate(zip(names, table)):
-        groups = defaultdict(list)
-        for a, d in zip(attrs, row):
-            groups[normalise(d)].append(a)
-        for d, same in groups.items():
-            if len(same) > 1:
-                what = f"all {len(attrs)} attributes" if len(same) == len(attrs) else f"attributes {same}"
-                warnings.append(f"{c!r}: the same description for {what}: {row[attrs.index(same[0])]!r}; describe "
-                                "each attribute separately")
+    errors = _shared_name_errors(k, dataset, dups, ids)
+    warnings = _same_description_warnings(classnames, attrs, table)
+    name_keys = _name_keys(classnames)
     for j, a in enumerate(attrs):
-        exact, near, bag = defaultdict(list), defaultdict(list), defaultdict(list)
-        for c, row in zip(names, table):
-            d = row[j]
-            if len(d.split()) > word_limit:
-                errors.append(f"{c!r} / {a!r}: {len(d.split())} words (limit {word_limit})")
-            if normalise(d) == normalise(c.replace("_", " ")):
-                errors.append(f"{c!r} / {a!r}: the description only repeats the class name")
-            exact[d].append(c)
-            near[normalise(d)].append(c)
-            bag[word_set(d)].append((c, normalise(d)))
-            own = " ".join(_words(c))
-            if _CONTRAST.search(d):
-                for other in comparison_mentions(d, c, keys):
-                    warnings.append(f"{c!r} / {a!r}: compares with another class, {other!r}: {d!r}; describe this "
-                                    "class on its own (the text encoder reads the other name too)")
-            else:
-                grams = _ngrams(d, longest)
-                if own not in grams:
-                    for key in sorted(grams & distinctive.keys()):
-                        other = distinctive[key]
-                        if other != c and key not in own:
-                            errors.append(f"{c!r} / {a!r}: mentions another class, {other!r}, as if it were this "
-                                          f"one: {d!r}")
-            units = unit_mentions(d)
-            if units:
-                warnings.append(f"{c!r} / {a!r}: a measurement a photo cannot show ({', '.join(units)}): {d!r}; "
-                                "describe what is visible (relative size, proportions)")
-        for d, cs in exact.items():
-            if len(cs) > 1:
-                errors.append(f"{a!r}: identical description for {len(cs)} classes {cs[:4]}: {d!r}")
-        shared = sum(len(cs) for n, cs in near.items() if len(cs) > 1)
-        for n, cs in near.items():
-            if len(cs) > 1 and len({table[names.index(c)][j] for c in cs}) > 1:
-                warnings.append(f"{a!r}: near-duplicate descriptions for {cs[:4]}")
-        for ws, members in bag.items():
-            if len({n for _, n in members}) > 1:
-                cs = [c for c, _ in members]
-                warnings.append(f"{a!r}: near-duplicate descriptions (the same words in another order) for {cs[:4]}: "
-                                f"{table[names.index(cs[0])][j]!r}")
-        if names and shared / len(names) > near_dup_max:
-            errors.append(f"{a!r}: {shared} of {len(names)} classes share a near-duplicate description "
-                          f"(allowed: {near_dup_max:.0%})")
+        e, w = _attribute_findings(a, classnames, [row[j] for row in table], name_keys, word_limit, near_dup_max)
+        errors += e
+        warnings += w
     return errors, warnings, k
