@@ -262,6 +262,8 @@ class SemPT(PromptTrainer):
             self.set_seen_classes(ckpt["classnames"])
 
     def test(self, split=None):
+        if not getattr(self, "trained_here", False) and not getattr(self, "loaded_checkpoints", None):
+            self.model.set_seen([False] * self.model.seen.numel())  # --untrained: nothing was seen in training
         seen = int(self.model.seen.sum().item())
         total = self.model.seen.numel()
         mode = self.model.mode

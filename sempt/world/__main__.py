@@ -1,121 +1,136 @@
-"""python -m sempt.world {build,report,benchmark}
+"""python -m sempt.world {build,benchmark,report,figures}
 
-    build      [--splits 3] [--noise 0 0.3]   pretrain (cached) and write datasets and attribute files
-    report     OUTPUT_ROOT                     novel accuracy by name kind (descriptive / known / unknown)
-    benchmark  [--methods zsclip coop kgcoop sempt] [--splits 3] [--seeds 1 2 3] [--noise 0 0.3]
-               run base-to-novel for every method, class split, seed (and, for SemPT, attribute noise)
-               through the normal scripts, then print the leaderboard and the name-kind table
+    build      [--splits 3] [--noise 0 0.3 0.6]  pretrain (cached) and write datasets and attribute files
+    benchmark  [--splits 3] [--seeds 1 2 3] [--no-ablations] [--ablation-splits 0] [--ablation-seeds 1]
+               [--jobs 2] [--threads 1]
+               base-to-novel for ZeroshotCLIP, CoOp, KgCoOp and SemPT over class splits and seeds through the
+               normal scripts, the "zero-shot + attributes" row and SemPT's ablations; prints the tables
+               (mean ± seed sd [split sd]), checks the calibration targets, writes study.md, study.json,
+               base_novel.png and world.png into the output folder
+    report     OUTPUT [--splits ..] [--seeds ..]   the tables again from finished runs (nothing is run)
 """
 import argparse
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+from tabulate import tabulate
 
-from tabulate import tabulate  # noqa: E402
+from .build import build_world
+from .pretrain import PretrainSpec
+from .spec import WorldSpec
 
-from .build import build_world  # noqa: E402
-from .pretrain import PretrainSpec  # noqa: E402
-from .report import kind_table  # noqa: E402
-from .spec import WorldSpec  # noqa: E402
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from here: python -m sempt.world
 
-METHODS = {"zsclip": "ZeroshotCLIP", "coop": "CoOp", "kgcoop": "KgCoOp", "sempt": "SemPT"}
+NOISES = (0.0, 0.3, 0.6)
 
 
-def _build(args):
+def _build(args, log=print):
     t = time.time()
-    info = build_world(WorldSpec(seed=args.world_seed), PretrainSpec(), cache=args.cache, splits=args.splits,
-                       noises=tuple(args.noise))
+    info = build_world(WorldSpec(seed=args.world_seed), PretrainSpec(), cache=args.cache, splits=max(3, args.splits),
+                       noises=NOISES, log=log)
     zs = info["stats"]["zero_shot"]
     print(tabulate([[f"{zs['descriptive']:.1f}", f"{zs['known']:.1f}", f"{zs['unknown']:.1f}", f"{zs['chance']:.1f}",
                      info["stats"]["logit_scale"], info["stats"]["seconds"]]],
-                   headers=["zero-shot: descriptive", "known", "unknown", "chance", "logit scale", "pretrain s"]))
-    print(f"[world] ready in {time.time() - t:.0f}s: {info['root']}")
+                   headers=[f"zero-shot ({round(100 / zs['chance'])}-way): descriptive", "known", "unknown", "chance",
+                            "logit scale", "pretrain s"]))
+    print(f"[world] ready in {time.time() - t:.0f}s: {info['root']}", flush=True)
     return info
 
 
-def _run(cmd, env):
-    proc = subprocess.run(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if proc.returncode != 0:
-        print(proc.stdout[-4000:])
-        raise SystemExit(f"failed: {' '.join(cmd)}")
-    return proc.stdout
+def _planner(args, info):
+    from .study import Planner
+    splits = list(range(args.splits))
+    ab_seeds = args.ablation_seeds or args.seeds
+    return Planner(info, args.output, splits, args.seeds, shots=args.shots, ablations=not args.no_ablations,
+                   ablation_seeds=ab_seeds, methods=args.methods, extra_opts=args.opts,
+                   ablation_splits=args.ablation_splits,
+                   epochs=_epochs(args.opts))
+
+
+def _epochs(opts):
+    """OPTIM.MAX_EPOCH among the extra options (the epoch whose checkpoint the tests load)."""
+    opts = list(opts or [])
+    if "OPTIM.MAX_EPOCH" in opts:
+        e = int(opts[opts.index("OPTIM.MAX_EPOCH") + 1])
+        return {"coop": e, "kgcoop": e, "sempt": e}
+    return None
+
+
+def _report(args, info, planner, seconds=None):
+    from sempt.fileio import read_json
+
+    from .study import collect, report
+    cats = read_json(osp.join(info["data"], "clip_world", "categories.json"))
+    results = collect(planner, cats)
+    text = report(planner, results, cats, osp.abspath(args.output), level=args.targets, seconds=seconds)
+    print("\n" + text, flush=True)
+    return results
 
 
 def benchmark(args):
-    info = _build(args)
-    output = osp.abspath(args.output)
-    env = dict(os.environ, DATA=info["data"], BACKBONE=info["clip"], OUTPUT=output, SHOTS=str(args.shots),
-               PYTHON=sys.executable, CFG="world")
-    jobs = []
-    for split in range(args.splits):
-        dataset = "clip_world" if split == 0 else f"clip_world_s{split}"
-        for seed in args.seeds:
-            for m in args.methods:
-                noises = args.noise if m == "sempt" else [None]
-                for p in noises:
-                    jobs.append((dataset, seed, m, p))
+    from .study import execute, thread_env
     t0 = time.time()
-    for i, (dataset, seed, m, p) in enumerate(jobs, 1):
-        extra, e = [], dict(env)
-        if m == "sempt":
-            extra = ["TRAINER.SEMPT.ATTRIBUTES_DIR", osp.dirname(info["attributes"][p])]
-            if p:  # runs with noisy attribute answers get their own output tree
-                e["OUTPUT"] = osp.join(output, f"noise{p:g}")
-        scripts = osp.join(REPO, "scripts", m)
-        if m == "zsclip":
-            for sub in ("base", "new"):
-                _run(["bash", osp.join(scripts, "base2new_test.sh"), dataset, str(seed)], dict(e, SUB=sub))
-        else:
-            _run(["bash", osp.join(scripts, "base2new_train.sh"), dataset, str(seed), *extra], e)
-            _run(["bash", osp.join(scripts, "base2new_test.sh"), dataset, str(seed), *extra], e)
-        el = time.time() - t0
-        print(f"[world] {i}/{len(jobs)} {METHODS[m]} {dataset} seed {seed}"
-              f"{'' if p is None else f' noise {p:g}'}  elapsed {el:.0f}s eta {el / i * (len(jobs) - i):.0f}s",
-              flush=True)
-    roots = [output] + [osp.join(output, f"noise{p:g}") for p in args.noise if p and "sempt" in args.methods]
-    for root in roots:
-        print(f"\n## Results in {root}")
-        print(subprocess.run([sys.executable, "-m", "sempt.leaderboard", root, "--seeds", str(len(args.seeds))],
-                             cwd=REPO, capture_output=True, text=True).stdout)
-        cats = osp.join(info["data"], "clip_world", "categories.json")
-        print("### Novel accuracy by name kind (mean ± std over seeds)\n")
-        print(tabulate(kind_table(root, cats), headers=["method", "split", "descriptive", "known", "unknown"],
-                       tablefmt="github"))
-    print(f"\n[world] benchmark done in {time.time() - t0:.0f}s")
+    info = _build(args)
+    planner = _planner(args, info)
+    env = dict(os.environ, DATA=info["data"], BACKBONE=info["clip"], SHOTS=str(args.shots), PYTHON=sys.executable,
+               CFG="world", **thread_env(args.threads))
+    tasks = planner.tasks(env)
+    print(f"[world] {len(tasks)} tasks ({sum(len(t.runs) if t.runs else 1 for t in tasks)} runs), {args.jobs} at a "
+          f"time, {args.threads} thread(s) each, OMP_WAIT_POLICY=PASSIVE; finished runs are skipped; output "
+          f"{osp.abspath(args.output)}", flush=True)
+    seconds = execute(tasks, env, jobs=args.jobs, every=args.progress_every,
+                      log_dir=osp.join(osp.abspath(args.output), "tasks"))
+    print(f"[world] runs done in {seconds:.0f}s", flush=True)
+    _report(args, info, planner, seconds=time.time() - t0)
+    print(f"[world] benchmark done in {time.time() - t0:.0f}s", flush=True)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m sempt.world", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    for name in ("build", "benchmark"):
+    for name in ("build", "benchmark", "report"):
         s = sub.add_parser(name)
         s.add_argument("--splits", type=int, default=3, help="base/novel class assignments")
-        s.add_argument("--noise", type=float, nargs="+", default=[0.0], help="fractions of wrong/vague attributes")
         s.add_argument("--cache", default=None, help="world cache folder (default ~/.cache/sempt/world)")
         s.add_argument("--world-seed", type=int, default=0)
-        if name == "benchmark":
-            s.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+        if name in ("benchmark", "report"):
             s.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+            s.add_argument("--ablation-seeds", type=int, nargs="+", default=[1],
+                           help="seeds of SemPT's ablation runs (default 1)")
+            s.add_argument("--ablation-splits", type=int, nargs="+", default=[0],
+                           help="class splits of SemPT's ablation runs (default 0; the demo's and the study's)")
+            s.add_argument("--no-ablations", action="store_true", help="only the four methods")
+            s.add_argument("--methods", nargs="+", default=["zsclip", "coop", "kgcoop", "sempt"],
+                           choices=["zsclip", "coop", "kgcoop", "sempt"],
+                           help="main methods (without sempt: no ablations either; calibration runs use this)")
             s.add_argument("--shots", type=int, default=16)
+            s.add_argument("--targets", choices=("strict", "loose"), default="strict",
+                           help="calibration targets to check (loose: the demo-size test's)")
+            s.add_argument("--jobs", type=int, default=2, help="runs at a time (one process each)")
+            s.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads per run")
+            s.add_argument("--progress-every", type=float, default=15.0, help="seconds between progress lines")
+            s.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
+                           help="config options for every run (calibration probes; the shipped study uses none)")
+        if name == "benchmark":
             s.add_argument("--output", default=osp.join(REPO, "output", "world"))
-    r = sub.add_parser("report")
-    r.add_argument("root")
-    r.add_argument("--categories", required=True, help="the world's categories.json")
+        if name == "report":
+            s.add_argument("output")
+    i = sub.add_parser("_inprocess", help=argparse.SUPPRESS)
+    i.add_argument("spec")
     args = p.parse_args(argv)
     if args.command == "build":
         _build(args)
     elif args.command == "benchmark":
         benchmark(args)
+    elif args.command == "report":
+        info = _build(args, log=lambda m: None)
+        _report(args, info, _planner(args, info))
     else:
-        print(tabulate(kind_table(args.root, args.categories), headers=["method", "split", "descriptive", "known",
-                                                                          "unknown"], tablefmt="github"))
+        from .study import run_inprocess
+        run_inprocess(args.spec)
     return 0
 
 

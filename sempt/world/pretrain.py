@@ -28,11 +28,15 @@ class PretrainSpec:
     patch_size: int = 8
     embed_dim: int = 64
     pool: int = 24000  # pre-rendered (image, caption) pairs
-    steps: int = 400  # ~1 minute on 2 cores: named classes well above chance, not saturated
+    steps: int = 400  # ~1.5 minutes on 2 cores: named classes well above chance, not saturated
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.1
     seed: int = 0
+    # CLIP's logit scale ends at 100 (its clamp). A tiny CLIP trained for minutes with a learned scale ends
+    # near 14, which makes every downstream loss weight and learning rate tuned for CLIP act ~7x differently.
+    # > 0: the scale is fixed at this value during pretraining (and so downstream); 0: learned (CLIP's init).
+    logit_scale: float = 100.0
 
 
 def to_tensor(images):
@@ -68,17 +72,22 @@ def pretrain(world, spec, log=print):
     """Train and return ``(model, stats)``; ``stats`` holds timing and the final loss."""
     from clip import clip as _clip
 
-    from sempt.testing import build_random_clip
+    from sempt.clip_loader import random_clip
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     t0 = time.time()
     images, texts = _pool(world, spec, rng)
     tokens = _clip.tokenize(texts)
     log(f"[world] rendered {len(texts):,} pretraining pairs in {time.time() - t0:.1f}s")
-    model = build_random_clip(width=spec.width, layers=spec.layers, vision_width=spec.width,
+    model = random_clip(width=spec.width, layers=spec.layers, vision_width=spec.width,
                               vision_layers=spec.vision_layers, image_resolution=world.image_size,
                               patch_size=spec.patch_size, embed_dim=spec.embed_dim, seed=spec.seed).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    if spec.logit_scale > 0:
+        with torch.no_grad():
+            model.logit_scale.fill_(float(np.log(spec.logit_scale)))
+        model.logit_scale.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=spec.lr,
+                            weight_decay=spec.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=spec.steps, pct_start=0.1)
     gen = torch.Generator().manual_seed(spec.seed)
     # The text transformer is causal, so the features at the end-of-text token depend only on earlier

@@ -32,14 +32,18 @@ class WorldSpec:
     """The world's settings (fixed from zero-shot behaviour alone, before any method was run)."""
 
     seed: int = 0
-    per_kind: int = 12  # categories of each name kind
+    version: int = 1  # of the renderer (render.JITTER) and captions: part of the cache key (from 2 on)
+    per_kind: int = 12  # categories of each name kind (36 in all: 18 base and 18 novel per class split)
     image_size: int = 32
     train_per_class: int = 20
     val_per_class: int = 4
-    test_per_class: int = 12
+    test_per_class: int = 50
 
     def key(self):
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        d = asdict(self)
+        if d["version"] == 1:  # worlds of the first renderer keep the keys they had before versions existed
+            del d["version"]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _invented_names(rng, n, taken):

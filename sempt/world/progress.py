@@ -1,0 +1,81 @@
+"""Compact progress for the world study: one line per task start/end and, inside a training run, a line
+at most every ``every`` seconds with the run's epoch, its own ETA (from the engine's progress lines) and
+the study's ETA. Full logs stay in each run's ``log.txt``; the console gets only these lines."""
+import re
+import sys
+import time
+
+__all__ = ["Progress", "fmt_seconds", "parse_epoch_line"]
+
+_EPOCH = re.compile(r"^epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\].*\beta (\d+):(\d+):(\d+)")
+
+
+def fmt_seconds(s):
+    s = max(0, int(round(s)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def parse_epoch_line(line):
+    """``(epoch, max_epoch, batch, num_batches, eta_seconds)`` of an engine progress line, else None."""
+    m = _EPOCH.match(line.strip())
+    if not m:
+        return None
+    e, E, b, B, h, mi, s = (int(g) for g in m.groups())
+    return e, E, b, B, h * 3600 + mi * 60 + s
+
+
+class Progress:
+    """Tracks weighted work (a task's weight ~ its expected seconds) to give the study an ETA."""
+
+    def __init__(self, total_weight, n_tasks, every=10.0, stream=None):
+        self.total = float(total_weight)
+        self.n_tasks = n_tasks
+        self.done_weight = 0.0
+        self.done_tasks = 0
+        self.partial = {}  # task id -> fraction done of a running task
+        self.weights = {}
+        self.t0 = time.time()
+        self.every = every
+        self.last = {}
+        self.stream = stream or sys.stdout
+
+    def _eta(self):
+        el = time.time() - self.t0
+        done = self.done_weight + sum(self.weights[k] * f for k, f in self.partial.items())
+        if done <= 0:
+            return None
+        return el / done * max(0.0, self.total - done)
+
+    def _print(self, text):
+        eta = self._eta()
+        el = time.time() - self.t0
+        tail = f"elapsed {fmt_seconds(el)}" + (f", study eta {fmt_seconds(eta)}" if eta is not None else "")
+        print(f"[world {time.strftime('%H:%M:%S')}] {text} | {tail}", file=self.stream, flush=True)
+
+    def start(self, key, weight, label):
+        self.weights[key] = weight
+        self.partial[key] = 0.0
+        self.last[key] = time.time()
+        self._print(f"{self.done_tasks + 1}/{self.n_tasks} start {label}")
+
+    def line(self, key, label, line):
+        """Feed one output line of task ``key``; prints a compact line when a training run reports."""
+        p = parse_epoch_line(line)
+        if p is None:
+            return
+        e, E, b, B, eta = p
+        self.partial[key] = min(0.95, ((e - 1) * B + b) / max(1, E * B))
+        now = time.time()
+        if now - self.last.get(key, 0) >= self.every or (e == E and b == B):
+            self.last[key] = now
+            self._print(f"  {label}: epoch {e}/{E}, run eta {fmt_seconds(eta)}")
+
+    def finish(self, key, label, seconds, note=""):
+        self.partial.pop(key, None)
+        self.done_weight += self.weights.get(key, 0.0)
+        self.done_tasks += 1
+        self._print(f"{self.done_tasks}/{self.n_tasks} done {label} in {fmt_seconds(seconds)}{note}")
