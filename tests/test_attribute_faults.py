@@ -250,22 +250,6 @@ def test_provenance_counts_every_request_across_resumes(llm, tmp_path):
     assert prov["tokens"] == 15 * (3 + 2)  # successful replies only
 
 
-def test_ctrl_c_still_counts_its_requests(llm, tmp_path):
-    c = client(llm)
-    real, calls = c.chat, []
-
-    def chat(messages, on_retry=None):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(messages, on_retry)
-
-    c.chat = chat
-    with pytest.raises(KeyboardInterrupt):
-        _gen(llm, tmp_path, c)
-    assert json.load(open(tmp_path / "oxford_pets.partial.json"))["provenance"]["requests"] == 2
-
-
 def test_a_base_url_without_scheme_is_one_line_without_credentials(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "k")
     with pytest.raises(LLMError, match=r"must be an http\(s\) URL") as err:

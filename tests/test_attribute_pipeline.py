@@ -240,5 +240,6 @@ def test_ctrl_c_leaves_a_valid_partial_file(llm, tmp_path):
         _gen(llm, tmp_path, c)
     partial = json.load(open(tmp_path / "oxford_pets.partial.json"))
     assert len(partial["classes"]) == 10 and not osp.exists(tmp_path / "oxford_pets.json")
+    assert partial["provenance"]["requests"] == 2  # the interrupted run's requests still count
     _gen(llm, tmp_path)
     assert len(load_attributes(str(tmp_path / "oxford_pets.json")).classes) == 37
