@@ -43,3 +43,14 @@ def run_train(*args, env=None, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"train.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+@pytest.fixture
+def llm(monkeypatch):
+    """The scripted OpenAI-compatible fault server (``tests/fake_openai.py``) on 127.0.0.1, its key set."""
+    from fake_openai import FakeLLM
+    server = FakeLLM()
+    monkeypatch.setenv("OPENAI_API_KEY", server.key)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    yield server
+    server.close()

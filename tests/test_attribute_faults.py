@@ -21,15 +21,6 @@ STEP1 = [{"role": "user", "content": "Name exactly 2 visual attributes"}]
 SLOW = ("trickle", "stall")  # need a real time-out
 
 
-@pytest.fixture
-def llm(monkeypatch):
-    server = FakeLLM()
-    monkeypatch.setenv("OPENAI_API_KEY", server.key)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    yield server
-    server.close()
-
-
 def client(llm, sleeps=None, **kw):
     return LLMClient("test-model", base_url=llm.url, sleep=(sleeps.append if sleeps is not None else lambda s: None),
                      **kw)

@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from conftest import REPO
-from fake_openai import FakeLLM
 from sempt.attributes import load_attributes
 from sempt.data import catalog
 from trainers.attributes.exchange import ExchangeError, export, import_answers
@@ -18,15 +17,6 @@ from trainers.attributes.pipeline import GenerationIncomplete, generate
 from trainers.attributes.quality import check_file
 
 PETS = catalog.classnames("OxfordPets")
-
-
-@pytest.fixture
-def llm(monkeypatch):
-    server = FakeLLM()
-    monkeypatch.setenv("OPENAI_API_KEY", server.key)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    yield server
-    server.close()
 
 
 def client(llm, **kw):
