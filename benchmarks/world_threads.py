@@ -2,7 +2,7 @@
 settings, on whatever load the machine has (printed), so the choice in `python -m sempt.world benchmark`
 (--jobs, --threads, OMP_WAIT_POLICY=PASSIVE) can be checked on the machine at hand.
 
-    python benchmarks/world_threads.py [--epochs 5] [--repeats 1]
+    python -m benchmarks.world_threads [--epochs 5] [--repeats 1]
 
 Settings: torch's default thread count (all cores) with OpenMP's default wait policy; the same with
 OMP_WAIT_POLICY=PASSIVE; 1 thread; and two 1-thread runs side by side (the benchmark's default, reported as
@@ -16,8 +16,7 @@ import sys
 import tempfile
 import time
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))  # run from here: python -m benchmarks.world_threads
 
 
 def _cmd(info, out, epochs, seed):
