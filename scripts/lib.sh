@@ -45,10 +45,10 @@ cfg_value() {  # cfg_value KEY train.py-arguments... -> the value KEY takes in t
     train_py --print-config-key "$key" "$@"
 }
 
-run_unless_finished() {  # run_unless_finished DIR KIND(train|test) train.py-arguments...
+run_unless_finished() {  # run_unless_finished DIR train.py-arguments...
     # train.py skips a folder that holds a finished run of the same configuration and stops, naming the
     # differing keys, when it holds a finished run of another one
-    local dir="$1"; shift 2
+    local dir="$1"; shift
     echo "Run -> $dir"
     train_py --output-dir "$dir" --skip-if-finished "$@"
 }
@@ -60,7 +60,7 @@ base2new_train() {
     local dcfg tcfg; dcfg="$(dataset_cfg "$dataset")"; tcfg="$(trainer_cfg "$trainer" "$cfg")"
     local shots="${SHOTS:-16}"
     local dir="$OUTPUT/base2new/train_base/$dataset/shots_$shots/$trainer/$cfg/seed$seed"
-    run_unless_finished "$dir" train --root "$DATA" --seed "$seed" --trainer "$trainer" \
+    run_unless_finished "$dir" --root "$DATA" --seed "$seed" --trainer "$trainer" \
         --dataset-config-file "$dcfg" --config-file "$tcfg" \
         DATASET.NUM_SHOTS "$shots" DATASET.SUBSAMPLE_CLASSES base $(backbone_opts) "$@"
 }
@@ -81,7 +81,7 @@ base2new_test() {
         local epoch; epoch="$(cfg_value OPTIM.MAX_EPOCH "${args[@]}" "$@" | tail -n 1)"
         model_args=(--model-dir "$model_dir" --load-epoch "$epoch")
     fi
-    run_unless_finished "$dir" test "${args[@]}" "${model_args[@]}" --eval-only \
+    run_unless_finished "$dir" "${args[@]}" "${model_args[@]}" --eval-only \
         DATASET.NUM_SHOTS "$shots" DATASET.SUBSAMPLE_CLASSES "$sub" $(backbone_opts) "$@"
 }
 
@@ -91,7 +91,7 @@ few_shot() {
     require_data
     local dcfg tcfg; dcfg="$(dataset_cfg "$dataset")"; tcfg="$(trainer_cfg "$trainer" "$cfg")"
     local dir="$OUTPUT/few_shot/$dataset/$trainer/${cfg}_${shots}shots/seed$seed"
-    run_unless_finished "$dir" train --root "$DATA" --seed "$seed" --trainer "$trainer" \
+    run_unless_finished "$dir" --root "$DATA" --seed "$seed" --trainer "$trainer" \
         --dataset-config-file "$dcfg" --config-file "$tcfg" DATASET.NUM_SHOTS "$shots" $(backbone_opts) "$@"
 }
 
@@ -102,7 +102,7 @@ xd_train() {
     local source="${SOURCE:-imagenet}" shots="${SHOTS:-16}"
     local dcfg tcfg; dcfg="$(dataset_cfg "$source")"; tcfg="$(trainer_cfg "$trainer" "$cfg")"
     local dir="$OUTPUT/$source/$trainer/${cfg}_${shots}shots/seed$seed"
-    run_unless_finished "$dir" train --root "$DATA" --seed "$seed" --trainer "$trainer" \
+    run_unless_finished "$dir" --root "$DATA" --seed "$seed" --trainer "$trainer" \
         --dataset-config-file "$dcfg" --config-file "$tcfg" DATASET.NUM_SHOTS "$shots" $(backbone_opts) "$@"
 }
 
@@ -117,6 +117,6 @@ xd_test() {
     [ -d "$model_dir" ] || die "no trained model at $model_dir: run xd_train.sh $seed first"
     local args=(--root "$DATA" --seed "$seed" --trainer "$trainer" --dataset-config-file "$dcfg" --config-file "$tcfg")
     local epoch; epoch="$(cfg_value OPTIM.MAX_EPOCH "${args[@]}" "$@" | tail -n 1)"
-    run_unless_finished "$dir" test "${args[@]}" --model-dir "$model_dir" --load-epoch "$epoch" --eval-only \
+    run_unless_finished "$dir" "${args[@]}" --model-dir "$model_dir" --load-epoch "$epoch" --eval-only \
         $(backbone_opts) "$@"
 }

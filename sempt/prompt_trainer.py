@@ -14,7 +14,7 @@ sub-modules listed in ``LEARNABLE`` (default ``("prompt_learner",)``). Optionall
 """
 import re
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -148,12 +148,10 @@ class PromptTrainer(TrainerX):
         from sempt.config import config_fingerprint, flat_config
         from sempt.engine.evaluation import macro_f1_score
         y_true, y_pred = list(self.evaluator._y_true), list(self.evaluator._y_pred)
-        per_class = []
-        for label in sorted(set(y_true)):
-            hits = [p == label for t, p in zip(y_true, y_pred) if t == label]
-            per_class.append({"label": label, "name": self.lab2cname[label], "total": len(hits),
-                              "correct": sum(hits), "accuracy": 100.0 * sum(hits) / len(hits)})
-        correct = sum(t == p for t, p in zip(y_true, y_pred))
+        totals, hits = Counter(y_true), Counter(t for t, p in zip(y_true, y_pred) if t == p)  # one pass
+        per_class = [{"label": label, "name": self.lab2cname[label], "total": totals[label], "correct": hits[label],
+                      "accuracy": 100.0 * hits[label] / totals[label]} for label in sorted(totals)]
+        correct = sum(hits.values())
         accuracy = 100.0 * correct / max(len(y_true), 1)
         cfg = self.cfg
         return {

@@ -155,7 +155,7 @@ def test_sempt_attribute_table_uses_the_distinct_entries(capsys):
     names = catalog.classnames("ImageNet")
     S = SimpleNamespace(ATTRIBUTES_FILE="", ATTRIBUTES_DIR="", NUM_ATTRIBUTES=6)
     fake = SimpleNamespace(tcfg=S, cfg=SimpleNamespace(DATASET=SimpleNamespace(NAME="ImageNet")))
-    k, attrs, table = SemPT.attribute_table(fake, names[500:])  # the "new" half holds both missiles
+    k, attrs, table, _ = SemPT.attribute_table(fake, names[500:])  # the "new" half holds both missiles
     new = names[500:]
     i, j = [n for n, c in enumerate(new) if c == "missile"]
     assert table[i] == [k.by_id["missile"]["n03773504"][a] for a in attrs]

@@ -16,6 +16,7 @@ The attribute logits never build ``a_c(x)`` explicitly: with unit ``f``, ``t_c``
 with ``G_c = E_c E_c^T`` (M x M), so a step adds a B x C x M contraction, not a B x C x D tensor.
 """
 import math
+from collections import Counter
 
 import torch
 import torch.nn as nn
@@ -188,19 +189,18 @@ class SemPT(PromptTrainer):
         ids = class_ids(cfg.DATASET.NAME, classnames)
         attrs, table = knowledge.descriptions_for(classnames, S.NUM_ATTRIBUTES, ids=ids)
         print(f"Attributes ({len(attrs)}) from {knowledge.path}: {attrs}")
-        shared = sorted({c for c in classnames if classnames.count(c) > 1})
+        shared = sorted(c for c, n in Counter(classnames).items() if n > 1)
         if shared:
             own = [c for c in shared if ids is not None and all(i in knowledge.by_id.get(c, {})
                                                                 for n, i in zip(classnames, ids) if n == c)]
             print(f"Classes sharing a name: {shared}; distinct attribute entries for {own or 'none'}"
                   + ("" if len(own) == len(shared) else " (the others share one entry: add them under by_id)"))
-        return knowledge, attrs, table
+        return knowledge, attrs, table, ids
 
     def build_custom_clip(self, classnames, clip_model):
         S, cfg = self.tcfg, self.cfg
-        knowledge, attrs, table = self.attribute_table(classnames)
-        prompt_learner = PromptLearner(classnames, clip_model, n_ctx=S.N_CTX, ctx_init=S.CTX_INIT, csc=S.CSC,
-                                       class_token_position=S.CLASS_TOKEN_POSITION)
+        knowledge, attrs, table, ids = self.attribute_table(classnames)
+        prompt_learner = PromptLearner.from_config(S, classnames, clip_model)
         print(f"Hand-crafted template ({S.HAND_TEMPLATES} table): {get_template(cfg.DATASET.NAME, S.HAND_TEMPLATES)!r}")
         hand = encode_texts(clip_model, hand_prompts(cfg.DATASET.NAME, classnames, S.HAND_TEMPLATES)).float()
         emb, attr_learner = None, None
@@ -211,7 +211,7 @@ class SemPT(PromptTrainer):
                 clip_model, knowledge, S.TEMPLATE, backbone_id, cache_dir)
             ci = {c: i for i, c in enumerate(file_classes)}
             ai = [file_attrs.index(a) for a in attrs]
-            keys = knowledge.row_keys(classnames, class_ids(cfg.DATASET.NAME, classnames))  # shared names: by_id rows
+            keys = knowledge.row_keys(classnames, ids)  # classes that share a name: their by_id rows
             emb = all_emb[[ci[k] for k in keys]][:, ai]
         else:
             body = S.TEMPLATE
