@@ -730,6 +730,15 @@ def print_table(rows):
 
 def print_details(method, r, off, ours, offload):
     print(f"\n== {method} ==")
+    _print_names(off, ours)
+    _print_training(r, off, ours)
+    _print_aux(off, ours)
+    _print_rng(off, ours)
+    _print_to_official(r, offload)
+    _print_from_official(r, ours)
+
+
+def _print_names(off, ours):
     print(f"  official learnable ({len(off['learnable'])}): " + ", ".join(off["learnable"]))
     renamed = ", ".join(f"{a} -> {b}" for a, b in ours["mapping"].items() if a != b)
     print(f"  name map official -> ours: {renamed or 'identical names'}")
@@ -737,6 +746,9 @@ def print_details(method, r, off, ours, offload):
         print(f"  official learnable with no counterpart here: {ours['unmapped']}")
     if ours["ours_only"]:
         print(f"  our learnable with no official counterpart: {ours['ours_only']}")
+
+
+def _print_training(r, off, ours):
     init = {k: v for k, v in r["init"].items() if v > 0}
     print(f"  initial values differing (seeded alike; random inits are expected to): "
           f"{ {k: f'{v:.2e}' for k, v in init.items()} if init else 'none'}")
@@ -747,6 +759,9 @@ def print_details(method, r, off, ours, offload):
           f"official frozen weights moved by {off['frozen_drift']:.2e} over the steps")
     if r["missing_grads"]:
         print(f"  gradients not compared (no counterpart): {r['missing_grads']}")
+
+
+def _print_aux(off, ours):
     for key, label in (("hand_features", "KgCoOp hand-crafted text features"),
                        ("teacher", "PromptSRC teacher text features (same templates)")):
         if key in off["aux"] and key in ours["aux"]:
@@ -758,11 +773,17 @@ def print_details(method, r, off, ours, offload):
     if "teacher_default" in ours["aux"]:
         print(f"  PromptSRC teacher with our default TEACHER_TEMPLATES vs official 60 templates: max diff "
               f"{max_diff(off['aux']['teacher'], ours['aux']['teacher_default']):.2e}")
+
+
+def _print_rng(off, ours):
     same_rng = torch.equal(off["rng_state"], ours["rng_state"])
     n_off = sum(g[1] for g in off["rng_trace"])
     n_ours = sum(g[1] for g in ours["rng_trace"])
     print(f"  RNG after build_model from the same seed: {'identical' if same_rng else 'different'} "
           f"({n_off} random ops official, {n_ours} ours)")
+
+
+def _print_to_official(r, offload):
     print("  ours -> official load_model:")
     for what, status in offload["attempts"]:
         print(f"    {what}: {status}")
@@ -773,6 +794,9 @@ def print_details(method, r, off, ours, offload):
         print(f"    logits of the official model after loading ours vs our final logits: {r['to_official_logits']:.2e}")
     if r["to_official_missing"]:
         print(f"    learnable left as initialised: {r['to_official_missing']}")
+
+
+def _print_from_official(r, ours):
     print("  official -> ours load_model:")
     for what, status in ours["load_official"]["attempts"]:
         print(f"    {what}: {status}")
@@ -806,59 +830,84 @@ def layouts_markdown(job, results):
            ""]
     for method, (off, ours, offload) in results.items():
         out += [f"## {method}", ""]
-        reg = off["registered"]
-        lay = off.get("layout_fp16") or off["layout"]
-        src = "fp16 build" if off.get("layout_fp16") else f"fp32 build (fp16 failed: {off.get('layout_fp16_error')})"
-        out += [f"- official registered model name(s): {', '.join(f'`{n}`' for n in reg)} -> files "
-                f"`<output>/{reg[0]}/model.pth.tar-<epoch>` (+ `checkpoint`, `model-best.pth.tar`)",
-                f"- checkpoint dict: `state_dict`, `epoch`, `optimizer`, `scheduler`"
-                f"{', `val_result`' if 'Dassl.pytorch' in job['dassl_for'][method] else ''} "
-                f"(Dassl `save_model`); with the official configs' warm-up the `scheduler` entry pickles "
-                "a `ConstantWarmupScheduler` whose `successor` is a `CosineAnnealingLR` object",
-                f"- our registered name(s): {', '.join(f'`{n}`' for n in ours['registered'])}",
-                ""]
-        for name, rows in lay.items():
-            frozen = [r for r in rows if clip_key(r[0])]
-            shown = [r for r in rows if not clip_key(r[0])]
-            out += [f"### `{name}` state_dict ({src}): {len(rows)} keys", "",
-                    "| key | shape | dtype | learnable (official) |", "| --- | --- | --- | --- |"]
-            for k, shape, dtype in shown:
-                learn = "yes" if (f"{name}.{k}" in off["learnable"] or k in off["learnable"]) else "no"
-                out.append(f"| `{k}` | {list(shape)} | {dtype} | {learn} |")
-            if frozen:
-                groups = collections.OrderedDict()
-                for k, shape, dtype in frozen:
-                    g = re.sub(r"\.resblocks\.\d+\.", ".resblocks.<i>.", k)
-                    g = g.split(".resblocks.<i>.")[0] + ".resblocks.<i>.*" if ".resblocks.<i>." in g else g
-                    groups.setdefault(g, [0, dtype])[0] += 1
-                out.append(f"| frozen CLIP weights ({len(frozen)} keys): "
-                           + "; ".join(f"`{g}` x{n}" for g, (n, _) in groups.items()) + " | | "
-                           + "/".join(sorted({d for _, d in groups.values()})) + " | no |")
-            out.append("")
-        seen = offload.get("seen", {})
-        for name, s in seen.items():
-            saved = ours.get("saved_keys") or {}
-            deleted = sorted(set(saved) - set(s["passed"]))
-            out.append(f"- official `load_model` into `{name}`: deletes {deleted or 'nothing'} from our file's "
-                       f"keys, then `load_state_dict(strict={s['strict']})`")
-        if not seen:
-            out.append("- official `load_model`: not reached (" + offload["attempts"][0][1] + ")")
-        own = offload.get("self_load", {})
-        for name, s in own.get("seen", {}).items():
-            deleted = sorted(set(off.get("saved_keys") or {}) - set(s["passed"]))
-            out.append(f"- official `load_model` of its own checkpoint: deletes {deleted or 'nothing'}, then "
-                       f"`load_state_dict(strict={s['strict']})`; missing after that: {_brief(s['missing'])}; "
-                       f"unexpected: {_brief(s['unexpected'])}")
-        for what, status in own.get("attempts", []):
-            out.append(f"- official reload of its own checkpoint ({what}): {status}")
-        out += ["", f"Our checkpoint `state_dict` keys ({ours['registered'][0]}/):", ""]
-        out += [f"- `{k}` {list(shape)} {dtype}" for k, (shape, dtype) in (ours.get("saved_keys") or {}).items()]
-        out += ["", "Official learnable parameter -> ours:", ""]
-        out += [f"- `{a}` -> `{b}`" for a, b in ours["mapping"].items()]
-        out += [f"- `{a}` -> (none)" for a in ours["unmapped"]]
-        out += [f"- (none) -> `{b}` (ours only)" for b in ours["ours_only"]]
+        out += _layout_header(job, method, off, ours)
+        out += _layout_tables(off)
+        out += _layout_loads(off, ours, offload)
+        out += _layout_ours(ours)
         out += ["", rng_markdown(off, ours), ""]
     return "\n".join(out)
+
+
+def _layout_header(job, method, off, ours):
+    reg = off["registered"]
+    return [f"- official registered model name(s): {', '.join(f'`{n}`' for n in reg)} -> files "
+            f"`<output>/{reg[0]}/model.pth.tar-<epoch>` (+ `checkpoint`, `model-best.pth.tar`)",
+            f"- checkpoint dict: `state_dict`, `epoch`, `optimizer`, `scheduler`"
+            f"{', `val_result`' if 'Dassl.pytorch' in job['dassl_for'][method] else ''} "
+            f"(Dassl `save_model`); with the official configs' warm-up the `scheduler` entry pickles "
+            "a `ConstantWarmupScheduler` whose `successor` is a `CosineAnnealingLR` object",
+            f"- our registered name(s): {', '.join(f'`{n}`' for n in ours['registered'])}",
+            ""]
+
+
+def _layout_tables(off):
+    """One table per official registered model: its non-CLIP keys, then the frozen CLIP keys in groups."""
+    lay = off.get("layout_fp16") or off["layout"]
+    src = "fp16 build" if off.get("layout_fp16") else f"fp32 build (fp16 failed: {off.get('layout_fp16_error')})"
+    out = []
+    for name, rows in lay.items():
+        out += [f"### `{name}` state_dict ({src}): {len(rows)} keys", "",
+                "| key | shape | dtype | learnable (official) |", "| --- | --- | --- | --- |"]
+        for k, shape, dtype in (r for r in rows if not clip_key(r[0])):
+            learn = "yes" if (f"{name}.{k}" in off["learnable"] or k in off["learnable"]) else "no"
+            out.append(f"| `{k}` | {list(shape)} | {dtype} | {learn} |")
+        frozen = [r for r in rows if clip_key(r[0])]
+        if frozen:
+            out.append(_frozen_row(frozen))
+        out.append("")
+    return out
+
+
+def _frozen_row(frozen):
+    groups = collections.OrderedDict()
+    for k, shape, dtype in frozen:
+        g = re.sub(r"\.resblocks\.\d+\.", ".resblocks.<i>.", k)
+        g = g.split(".resblocks.<i>.")[0] + ".resblocks.<i>.*" if ".resblocks.<i>." in g else g
+        groups.setdefault(g, [0, dtype])[0] += 1
+    return (f"| frozen CLIP weights ({len(frozen)} keys): "
+            + "; ".join(f"`{g}` x{n}" for g, (n, _) in groups.items()) + " | | "
+            + "/".join(sorted({d for _, d in groups.values()})) + " | no |")
+
+
+def _layout_loads(off, ours, offload):
+    """What the official load_model does with our file and with its own."""
+    out = []
+    seen = offload.get("seen", {})
+    for name, s in seen.items():
+        deleted = sorted(set(ours.get("saved_keys") or {}) - set(s["passed"]))
+        out.append(f"- official `load_model` into `{name}`: deletes {deleted or 'nothing'} from our file's "
+                   f"keys, then `load_state_dict(strict={s['strict']})`")
+    if not seen:
+        out.append("- official `load_model`: not reached (" + offload["attempts"][0][1] + ")")
+    own = offload.get("self_load", {})
+    for name, s in own.get("seen", {}).items():
+        deleted = sorted(set(off.get("saved_keys") or {}) - set(s["passed"]))
+        out.append(f"- official `load_model` of its own checkpoint: deletes {deleted or 'nothing'}, then "
+                   f"`load_state_dict(strict={s['strict']})`; missing after that: {_brief(s['missing'])}; "
+                   f"unexpected: {_brief(s['unexpected'])}")
+    for what, status in own.get("attempts", []):
+        out.append(f"- official reload of its own checkpoint ({what}): {status}")
+    return out
+
+
+def _layout_ours(ours):
+    out = ["", f"Our checkpoint `state_dict` keys ({ours['registered'][0]}/):", ""]
+    out += [f"- `{k}` {list(shape)} {dtype}" for k, (shape, dtype) in (ours.get("saved_keys") or {}).items()]
+    out += ["", "Official learnable parameter -> ours:", ""]
+    out += [f"- `{a}` -> `{b}`" for a, b in ours["mapping"].items()]
+    out += [f"- `{a}` -> (none)" for a in ours["unmapped"]]
+    out += [f"- (none) -> `{b}` (ours only)" for b in ours["ours_only"]]
+    return out
 
 
 def rng_markdown(off, ours):
@@ -875,7 +924,7 @@ def rng_markdown(off, ours):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--coop", help="official CoOp repository (CoOp and CoCoOp)")
@@ -902,30 +951,29 @@ def main(argv=None):
     p.add_argument("--method", help=argparse.SUPPRESS)
     p.add_argument("--job", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
 
-    if args.worker:
-        with open(args.job) as f:
-            job = json.load(f)
-        job["batches"] = torch.load(job["batches_file"], weights_only=True)
-        {"official-train": worker_official_train, "ours-train": worker_ours_train,
-         "official-load": worker_official_load}[args.worker](job, args.method, args.out)
-        return 0
 
-    repos = {"coop": args.coop, "kgcoop": args.kgcoop, "maple": args.maple, "promptsrc": args.promptsrc}
-    wanted = [m for m in args.methods if repos[METHODS[m][0]]]
-    skipped = [m for m in args.methods if m not in wanted]
-    if not args.dassl:
-        p.error("--dassl is required")
-    if args.depth > args.layers:
-        p.error("--depth must not exceed --layers")
-    kg_dassl = args.kgcoop_dassl
-    if not kg_dassl and args.kgcoop:
-        cand = osp.join(osp.dirname(osp.abspath(args.kgcoop)), "Dassl.ProGrad.pytorch")
-        kg_dassl = cand if osp.isdir(cand) else args.dassl
+def run_as_worker(args):
+    """One side of one comparison, in its own process (the official code or ours on the import path)."""
+    with open(args.job) as f:
+        job = json.load(f)
+    job["batches"] = torch.load(job["batches_file"], weights_only=True)
+    {"official-train": worker_official_train, "ours-train": worker_ours_train,
+     "official-load": worker_official_load}[args.worker](job, args.method, args.out)
+    return 0
 
-    work = args.workdir or tempfile.mkdtemp(prefix="compare_official-")
-    os.makedirs(work, exist_ok=True)
+
+def kgcoop_dassl(args):
+    """KgCoOp ships its own Dassl fork beside its code; use it when present."""
+    if args.kgcoop_dassl or not args.kgcoop:
+        return args.kgcoop_dassl
+    cand = osp.join(osp.dirname(osp.abspath(args.kgcoop)), "Dassl.ProGrad.pytorch")
+    return cand if osp.isdir(cand) else args.dassl
+
+
+def prepare_job(args, repos, wanted, work):
+    """The test CLIP, the batches and job.json every worker reads; returns (job, job_path)."""
     from sempt.data import catalog  # our readers: run from the repository root (python -m benchmarks....)
     classnames = catalog.classnames(DATASET)
     clip_file = osp.join(work, f"clip_w512_v768_L{args.layers}.pt")
@@ -933,6 +981,7 @@ def main(argv=None):
         make_clip(clip_file, args.layers)
     batches_file = osp.join(work, "batches.pt")
     torch.save(make_batches(args.steps, args.batch_size, len(classnames), args.seed), batches_file)
+    kg_dassl = kgcoop_dassl(args)
     job = {"repos": {k: v and osp.abspath(v) for k, v in repos.items()}, "clip_file": clip_file,
            "classnames": classnames, "steps": args.steps, "lr": args.lr, "layers": args.layers, "depth": args.depth,
            "seed": args.seed, "batches_file": batches_file, "warmup": args.warmup_epoch,
@@ -947,22 +996,26 @@ def main(argv=None):
     job_path = osp.join(work, "job.json")
     with open(job_path, "w") as f:
         json.dump(job, f)
+    return job, job_path
 
+
+def run_methods(args, job, job_path, wanted, work):
+    """Both sides of every wanted method; returns (rows, results, patches, failures)."""
     env = dict(os.environ, SEMPT_ENGINE=args.engine, PYTHONWARNINGS="ignore")
     env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+
     def with_path(*paths):  # each worker imports its side's code from these folders, nothing else
         return dict(env, PYTHONPATH=os.pathsep.join([*paths, env.get("PYTHONPATH", "")]))
     our_env = with_path(ROOT, args.dassl) if args.engine == "dassl" else with_path(ROOT)
     rows, results, patches, failures = [], collections.OrderedDict(), [], []
     for m in wanted:
-        d = osp.join(work, m)
+        d, files = osp.join(work, m), job["dirs"][m]
         print(f"[{m}] running the official and our trainers ...", file=sys.stderr, flush=True)
         off_env = with_path(job["repos"][METHODS[m][0]], job["dassl_for"][m])
         try:
-            off = run_worker("official-train", m, job_path, job["dirs"][m]["official_result"],
-                             osp.join(d, "official.log"), off_env)
-            ours = run_worker("ours-train", m, job_path, job["dirs"][m]["ours_result"], osp.join(d, "ours.log"),
-                              our_env)
+            off = run_worker("official-train", m, job_path, files["official_result"], osp.join(d, "official.log"),
+                             off_env)
+            ours = run_worker("ours-train", m, job_path, files["ours_result"], osp.join(d, "ours.log"), our_env)
             offload = run_worker("official-load", m, job_path, osp.join(d, "official_load.pt"),
                                  osp.join(d, "official_load.log"), off_env)
         except RuntimeError as e:
@@ -974,7 +1027,10 @@ def main(argv=None):
                 patches.append(x)
         results[m] = (off, ours, offload)
         rows.append(compare(m, off, ours, offload))
+    return rows, results, patches, failures
 
+
+def report(args, job, rows, results, patches, failures, skipped):
     print(f"Official code vs SemPT, fp32 on CPU, torch {torch.__version__}, {args.steps} SGD steps "
           f"(lr {args.lr}, warm-up {args.warmup_epoch} epoch), batch {args.batch_size}, test CLIP {args.layers} layers/tower (512/768 wide), "
           f"prompt depth {args.depth}, our engine: {args.engine}")
@@ -991,6 +1047,25 @@ def main(argv=None):
         with open(args.layouts, "w") as f:
             f.write(layouts_markdown(job, results))
         print(f"\nlayouts written to {args.layouts}")
+
+
+def main(argv=None):
+    p = build_parser()
+    args = p.parse_args(argv)
+    if args.worker:
+        return run_as_worker(args)
+    if not args.dassl:
+        p.error("--dassl is required")
+    if args.depth > args.layers:
+        p.error("--depth must not exceed --layers")
+    repos = {"coop": args.coop, "kgcoop": args.kgcoop, "maple": args.maple, "promptsrc": args.promptsrc}
+    wanted = [m for m in args.methods if repos[METHODS[m][0]]]
+    skipped = [m for m in args.methods if m not in wanted]
+    work = args.workdir or tempfile.mkdtemp(prefix="compare_official-")
+    os.makedirs(work, exist_ok=True)
+    job, job_path = prepare_job(args, repos, wanted, work)
+    rows, results, patches, failures = run_methods(args, job, job_path, wanted, work)
+    report(args, job, rows, results, patches, failures, skipped)
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if failures else 0

@@ -157,15 +157,20 @@ def test_protocol_per_dataset_is_one_row_and_named(tmp_path):
         "config vit_b16_ep50_ctxv1 (50 epochs); 16 shots; backbone ViT-B-16.pt, ViT-B/16; seeds 1, 2, 3")
 
 
-def test_published_cells_and_differences(tree, tmp_path):
+def _tables_with_published(tree):
+    """The fixture tree plus measured CoOp on ImageNet (as CoCoOp's protocol runs it), compared with the
+    published numbers."""
     from sempt.leaderboard import compare_with_published, load_published
     published = load_published()
-    # measured CoOp on ImageNet, as CoCoOp's protocol runs it
     for seed, (base, new) in zip((1, 2, 3), ((77.0, 68.0), (77.5, 68.5), (78.0, 69.0))):
         for kind, acc in (("train_base", base), ("test_new", new)):
             write_log(osp.join(tree, "base2new", kind, "imagenet", "shots_16", "CoOp", "vit_b16_ep50_ctxv1",
                                f"seed{seed}"), acc, train=kind == "train_base", epochs=50)
-    tables = {t["title"]: compare_with_published(t, published) for t in build_tables(discover(tree))}
+    return published, {t["title"]: compare_with_published(t, published) for t in build_tables(discover(tree))}
+
+
+def test_published_cells_and_differences(tree):
+    _, tables = _tables_with_published(tree)
     coop = tables["Base-to-novel: CoOp/vit_b16_ep50_ctxv1"]
     assert coop["columns"] == ["Dataset", "Base", "Base pub.", "Base Δ", "Novel", "Novel pub.", "Novel Δ", "HM",
                                "HM pub.", "HM Δ"]
@@ -173,14 +178,22 @@ def test_published_cells_and_differences(tree, tmp_path):
     assert row[0] == "imagenet" and row[2] == 76.47 and row[3] == pytest.approx(77.5 - 76.47)
     assert row[5] == 67.88 and row[6] == pytest.approx(68.5 - 67.88) and row[9] == pytest.approx(hm(77.5, 68.5) - 71.92)
     assert "MaPLe (Khattak et al., CVPR 2023" in coop["source"]
-    # a partial average is compared with the published mean over the same datasets, a full one with the
-    # paper's own average
+    # a partial average is compared with the published mean over the same datasets
     assert coop["rows"][-1][0] == "Average (1 of 11 datasets)" and coop["rows"][-1][2] == 76.47
+
+
+def test_published_averages(tree):
+    # a full average is compared with the paper's own average, a partial one with the mean over its datasets
     from sempt.leaderboard import ELEVEN, _published_average
+    published, _ = _tables_with_published(tree)
     (coop_pub,) = [r for r in published["base2new"] if r["method"] == "CoOp"]
     assert _published_average({"setting": "base2new", "averaged": ELEVEN}, coop_pub["datasets"])["base"] == 82.69
     two = _published_average({"setting": "base2new", "averaged": ["imagenet", "eurosat"]}, coop_pub["datasets"])
     assert two["base"] == pytest.approx((76.47 + 92.19) / 2) and two["hm"] == pytest.approx(hm(two["base"], two["novel"]))
+
+
+def test_published_other_settings(tree):
+    published, tables = _tables_with_published(tree)
     kg = tables["Base-to-novel: KgCoOp/vit"]
     (kg_pub,) = [r for r in published["base2new"] if r["method"] == "KgCoOp"]
     assert kg["rows"][0][2] == kg_pub["datasets"]["oxford_pets"]["base"] and "KgCoOp (Yao" in kg["source"]
