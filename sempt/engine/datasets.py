@@ -2,7 +2,7 @@
 import random
 from collections import defaultdict
 
-from .registry import Registry, check_availability
+from .registry import Registry
 
 __all__ = ["Datum", "DatasetBase", "DATASET_REGISTRY", "build_dataset"]
 
@@ -10,10 +10,7 @@ DATASET_REGISTRY = Registry("DATASET")
 
 
 def build_dataset(cfg):
-    check_availability(cfg.DATASET.NAME, DATASET_REGISTRY.registered_names())
-    if cfg.VERBOSE:
-        print(f"Loading dataset: {cfg.DATASET.NAME}")
-    return DATASET_REGISTRY.get(cfg.DATASET.NAME)(cfg)
+    return DATASET_REGISTRY.build(cfg.DATASET.NAME, cfg, verbose=cfg.VERBOSE)
 
 
 class Datum:

@@ -5,7 +5,7 @@ from collections import OrderedDict, defaultdict
 import numpy as np
 import torch
 
-from .registry import Registry, check_availability
+from .registry import Registry
 
 __all__ = ["EVALUATOR_REGISTRY", "build_evaluator", "Classification", "macro_f1_score"]
 
@@ -13,10 +13,7 @@ EVALUATOR_REGISTRY = Registry("EVALUATOR")
 
 
 def build_evaluator(cfg, **kwargs):
-    check_availability(cfg.TEST.EVALUATOR, EVALUATOR_REGISTRY.registered_names())
-    if cfg.VERBOSE:
-        print(f"Loading evaluator: {cfg.TEST.EVALUATOR}")
-    return EVALUATOR_REGISTRY.get(cfg.TEST.EVALUATOR)(cfg, **kwargs)
+    return EVALUATOR_REGISTRY.build(cfg.TEST.EVALUATOR, cfg, verbose=cfg.VERBOSE, **kwargs)
 
 
 def macro_f1_score(y_true, y_pred):

@@ -42,6 +42,13 @@ class Registry:
             check_availability(name, self._obj_map.keys())
         return self._obj_map[name]
 
+    def build(self, name, *args, verbose=False, **kwargs):
+        """Construct the object registered as ``name`` (Dassl's build_trainer/build_dataset, in one place)."""
+        obj = self.get(name)
+        if verbose:
+            print(f"Loading {self._name.lower()}: {name}")
+        return obj(*args, **kwargs)
+
     def registered_names(self):
         return list(self._obj_map.keys())
 

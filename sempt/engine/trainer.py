@@ -17,7 +17,7 @@ from sempt.checkpoint import checkpoint_path, load_checkpoint, resume_from_check
 
 from .data_manager import DataManager
 from .evaluation import build_evaluator
-from .registry import Registry, check_availability
+from .registry import Registry
 from .utils import AverageMeter, MetricMeter, mkdir_if_missing, tolist_if_not
 
 __all__ = ["TRAINER_REGISTRY", "build_trainer", "TrainerBase", "SimpleTrainer", "TrainerX"]
@@ -26,10 +26,7 @@ TRAINER_REGISTRY = Registry("TRAINER")
 
 
 def build_trainer(cfg):
-    check_availability(cfg.TRAINER.NAME, TRAINER_REGISTRY.registered_names())
-    if cfg.VERBOSE:
-        print(f"Loading trainer: {cfg.TRAINER.NAME}")
-    return TRAINER_REGISTRY.get(cfg.TRAINER.NAME)(cfg)
+    return TRAINER_REGISTRY.build(cfg.TRAINER.NAME, cfg, verbose=cfg.VERBOSE)
 
 
 class TrainerBase:
