@@ -534,7 +534,8 @@ def _plot_few_shot(tables, folder, plt):
                             marker="o", capsize=3, label=t["method"])
         ax.set(xlabel="shots per class", ylabel="accuracy (%)", title=f"Few-shot: {d}")
         ax.set_xscale("log", base=2)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
         written.append(_save(fig, osp.join(folder, f"few_shot_{d}.png"), plt))
     return written
 
@@ -562,8 +563,95 @@ def _plot_base2new(tables, folder, plt):
     return written
 
 
+# --- training curves (curves.csv of the training runs) ----------------------------------------------------
+
+CURVE_PANELS = (("loss", "training loss"), ("acc", "accuracy (%)"), ("lr", "learning rate"))
+
+
+def _read_run_curves(run):
+    """The rows of a run's ``curves.csv`` (``[]`` when it has none; a malformed file is skipped with a note)."""
+    from sempt.curves import CURVES_FILE, CurvesError, read_curves
+    try:
+        return read_curves(osp.join(run.path, CURVES_FILE))
+    except (CurvesError, OSError, UnicodeDecodeError) as e:
+        print(f"note: training curves skipped: {e}", file=sys.stderr)
+        return []
+
+
+def curve_groups(runs):
+    """``{(setting, dataset, shots): {method: [rows of one seed's curves.csv, ...]}}`` over the runs that
+    have a ``curves.csv`` (the training runs), seeds in order."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in sorted(runs, key=lambda r: r.seed):
+        rows = _read_run_curves(r)
+        if rows:
+            groups[(r.setting, r.dataset, r.shots)][r.method].append(rows)
+    return groups
+
+
+def curve_band(seed_rows, column):
+    """``(epochs, mean, sd, n)`` arrays of ``column`` over seeds at every epoch a seed has a value for;
+    sd is the population standard deviation, as in the tables."""
+    by_epoch = defaultdict(list)
+    for rows in seed_rows:
+        for row in rows:
+            if row.get(column) is not None:
+                by_epoch[row["epoch"]].append(row[column])
+    epochs = sorted(by_epoch)
+    values = [by_epoch[e] for e in epochs]
+    return (np.array(epochs, dtype=int), np.array([np.mean(v) for v in values]),
+            np.array([np.std(v) for v in values]), np.array([len(v) for v in values], dtype=int))
+
+
+def _draw_band(ax, seed_rows, column, label, color, style="-"):
+    epochs, mean, sd, _ = curve_band(seed_rows, column)
+    if not len(epochs):
+        return
+    ax.plot(epochs, mean, style, color=color, label=label, marker="." if len(epochs) < 30 else None)
+    if any(sd > 0):
+        ax.fill_between(epochs, mean - sd, mean + sd, color=color, alpha=0.2 if style == "-" else 0.1, linewidth=0)
+
+
+def _curve_figure(key, by_method, plt):
+    """Loss, accuracy (train solid, validation dashed) and learning rate over epochs, one colour per method:
+    the mean over seeds with a band of +- one sd."""
+    setting, dataset, shots = key
+    fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(4.2 * len(CURVE_PANELS), 3.4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (method, seed_rows) in enumerate(sorted(by_method.items())):
+        color = colors[i % len(colors)]
+        label = f"{method} ({len(seed_rows)} seed{'s' if len(seed_rows) != 1 else ''})"
+        for ax, (column, _) in zip(axes, CURVE_PANELS):
+            _draw_band(ax, seed_rows, column, label if column == "acc" else None, color)
+        for column, style in (("val_acc", "--"), ("test_acc", ":")):
+            _draw_band(axes[1], seed_rows, column, f"{method}: {column}", color, style)
+    from matplotlib.ticker import MaxNLocator
+    for ax, (column, ylabel) in zip(axes, CURVE_PANELS):
+        ax.set(xlabel="epoch", ylabel=ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if column == "lr" and ax.lines and all(min(line.get_ydata()) > 0 for line in ax.lines):
+            ax.set_yscale("log")
+    if axes[1].get_legend_handles_labels()[0]:
+        axes[1].legend(fontsize=6)
+    where = f"{dataset}, {shots} shots" if setting == "few_shot" else dataset
+    fig.suptitle(f"Training curves: {setting}, {where} (mean over seeds, band: ± sd)", fontsize=9)
+    return fig
+
+
+def _plot_curves(runs, folder, plt):
+    """One figure per setting and dataset (and shot count for few-shot) from the runs' ``curves.csv``."""
+    written = []
+    for key, by_method in sorted(curve_groups(runs).items()):
+        setting, dataset, shots = key
+        stem = f"curves_{setting}_{dataset}" + (f"_{shots}shots" if setting == "few_shot" else "")
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) + ".png"
+        written.append(_save(_curve_figure(key, by_method, plt), osp.join(folder, name), plt))
+    return written
+
+
 def plot(runs, folder):
-    """Few-shot curves per dataset and base/novel bars per method, as PNG files; returns their paths."""
+    """Few-shot curves per dataset, base/novel bars per method and training curves per setting and dataset
+    (from the runs' ``curves.csv``), as PNG files; returns their paths."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -572,7 +660,7 @@ def plot(runs, folder):
         raise SystemExit("--plot needs matplotlib: pip install matplotlib") from e
     os.makedirs(folder, exist_ok=True)
     tables = build_tables(runs)
-    return _plot_few_shot(tables, folder, plt) + _plot_base2new(tables, folder, plt)
+    return _plot_few_shot(tables, folder, plt) + _plot_base2new(tables, folder, plt) + _plot_curves(runs, folder, plt)
 
 
 def main(argv=None):
@@ -582,7 +670,8 @@ def main(argv=None):
     p.add_argument("--format", choices=["github", "latex", "csv"], default="github")
     p.add_argument("--published", action="store_true", help="add published numbers (sempt/data/published.json)")
     p.add_argument("--seeds", type=int, default=3, help="seeds expected per cell (default 3: seeds 1-3)")
-    p.add_argument("--plot", metavar="DIR", help="also write PNG figures to DIR")
+    p.add_argument("--plot", metavar="DIR", help="also write PNG figures to DIR: few-shot curves, base/novel bars "
+                   "and training curves (loss, accuracy, LR per epoch from each run's curves.csv)")
     args = p.parse_args(argv)
     if not osp.isdir(args.root):
         print(f"error: {args.root} is not a folder", file=sys.stderr)

@@ -249,6 +249,9 @@ class SimpleTrainer(TrainerBase):
         mkdir_if_missing(writer_dir)
         self.init_writer(writer_dir)
         self.time_start = time.time()
+        from sempt.curves import EpochCurves, current_lr  # per-epoch curves.csv beside log.txt
+        self.curves = EpochCurves(self.output_dir, resume_dir=self.cfg.RESUME).start(self.start_epoch,
+                                                                                      current_lr(self))
 
     def after_train(self):
         print("Finish training")
@@ -261,17 +264,26 @@ class SimpleTrainer(TrainerBase):
             self.test()
         elapsed = str(datetime.timedelta(seconds=round(time.time() - self.time_start)))
         print(f"Elapsed: {elapsed}")
+        if getattr(self, "curves", None) is not None and self.curves.enabled:
+            print(f"Training curves (one row per epoch): {self.curves.path}")
         self.close_writer()
 
     def after_epoch(self):
         last_epoch = (self.epoch + 1) == self.max_epoch
         freq = self.cfg.TRAIN.CHECKPOINT_FREQ
         meet_freq = freq > 0 and (self.epoch + 1) % freq == 0
+        curr, evaluated = None, {}
         if not self.cfg.TEST.NO_TEST and self.cfg.TEST.FINAL_MODEL == "best_val":
             curr = self.test(split="val")
-            if curr > self.best_result:
-                self.best_result = curr
-                self.save_model(self.epoch, self.output_dir, val_result=curr, model_name="model-best.pth.tar")
+            evaluated = {("val_acc" if self.val_loader is not None else "test_acc"): curr}
+        if getattr(self, "curves", None) is not None:  # the row goes first: a checkpoint never outruns its row
+            from sempt.curves import current_lr
+            meters = self.__dict__.pop("epoch_meters", None)  # set by this epoch's run_epoch, never a stale one
+            means = {k: m.avg for k, m in meters.meters.items()} if meters is not None else {}
+            self.curves.end_epoch(self.epoch + 1, means, current_lr(self), evaluated, self.write_scalar)
+        if curr is not None and curr > self.best_result:
+            self.best_result = curr
+            self.save_model(self.epoch, self.output_dir, val_result=curr, model_name="model-best.pth.tar")
         if meet_freq or last_epoch:
             self.save_model(self.epoch, self.output_dir)
 
@@ -332,6 +344,7 @@ class TrainerX(SimpleTrainer):
                 self.write_scalar("train/" + name, meter.avg, n_iter)
             self.write_scalar("train/lr", self.get_current_lr(), n_iter)
             end = time.time()
+        self.epoch_meters = losses  # the epoch's means, for the curves row of after_epoch
 
     def parse_batch_train(self, batch):
         return batch["img"].to(self.device), batch["label"].to(self.device), batch["domain"].to(self.device)
