@@ -16,7 +16,8 @@ reader's full class list otherwise (``class_ids``). A lookup that knows the ids 
 one that does not (older readers, an unknown label space) uses the name's ``classes`` entry, which must
 therefore exist too and describe what both classes share. Files without ``by_id`` stay valid.
 
-The ImageNet variants (V2, Sketch, A, R) use the ImageNet file. Written by the attribute pipeline
+The ImageNet variants (V2, Sketch, A, R) use the ImageNet file. A user's own dataset (the ``ImageFolder``
+reader) has ``<DATASET.IMAGE_FOLDER.NAME>.json`` with that name as ``dataset``. Written by the attribute pipeline
 (``python -m trainers.attributes``), read by the SemPT trainer, validated by both.
 """
 import hashlib
@@ -25,7 +26,8 @@ import os.path as osp
 
 from sempt.data.catalog import SHARED_ATTRIBUTE_FILES
 
-__all__ = ["SCHEMA", "AttributeFileError", "AttributeKnowledge", "attribute_file_for", "load_attributes",
+__all__ = ["SCHEMA", "AttributeFileError", "AttributeKnowledge", "attribute_file_for", "file_dataset_for",
+           "load_attributes",
            "REGENERATE_HINT", "class_ids", "entry_keys", "variant_key", "split_variant_key"]
 
 SCHEMA = 1
@@ -71,15 +73,36 @@ def class_ids(label_space, classnames):
     return None
 
 
+def _configured(dataset_name):
+    """The facts of a reader whose facts come from its config (``ImageFolder``), else ``None``."""
+    from sempt.data.readers import ReadersNotFound, facts
+    try:
+        f = facts(dataset_name)
+    except (KeyError, ReadersNotFound):
+        return None
+    return f if f.per_config else None
+
+
 def attribute_file_for(dataset_name, directory=None):
     """``<directory>/<attribute_stem>.json`` for a reader name (its reader's ``attribute_stem``: the ImageNet
-    variants share ImageNet's file)."""
+    variants share ImageNet's file; a user's ``ImageFolder`` dataset: ``DATASET.IMAGE_FOLDER.NAME`` of its
+    current config). Other names: the name in lower case (the synthetic world's ``clipworld.json``)."""
     from sempt.data import catalog
     try:
         stem = catalog.info(dataset_name).attribute_stem
     except KeyError:
-        stem = dataset_name.lower()
+        configured = _configured(dataset_name)
+        stem = configured.attribute_stem if configured else dataset_name.lower()
     return osp.join(directory or DEFAULT_DIR, f"{stem}.json")
+
+
+def file_dataset_for(dataset_name):
+    """The ``dataset`` an attribute file for reader ``dataset_name`` states: the reader whose file it shares
+    (ImageNet's variants), the configured name (``ImageFolder``), or the name itself."""
+    if dataset_name in SHARED_FILES:
+        return SHARED_FILES[dataset_name]
+    configured = _configured(dataset_name)
+    return configured.name if configured else dataset_name
 
 
 def variant_key(name, class_id):
@@ -199,8 +222,8 @@ def _check_header(data, dataset, fail, hint):
     if data.get("schema") != SCHEMA:
         raise fail(f"schema is {data.get('schema')!r}, this version reads schema {SCHEMA}")
     file_dataset = data.get("dataset")
-    if dataset is not None and file_dataset != SHARED_FILES.get(dataset, dataset):
-        raise fail(f"the file is for dataset {file_dataset!r}, not {SHARED_FILES.get(dataset, dataset)!r}",
+    if dataset is not None and file_dataset != file_dataset_for(dataset):
+        raise fail(f"the file is for dataset {file_dataset!r}, not {file_dataset_for(dataset)!r}",
                    f"Point TRAINER.SEMPT.ATTRIBUTES_FILE at the right file. {hint}")
     return file_dataset
 
@@ -254,7 +277,7 @@ def _check_by_id(data, classes, names, fail):
 
 def load_attributes(path, dataset=None):
     """Read and check the structure of an attribute file; errors name the file and the fix."""
-    hint = REGENERATE_HINT.format(dataset=dataset or "<dataset>")
+    hint = REGENERATE_HINT.format(dataset=file_dataset_for(dataset) if dataset else "<dataset>")
 
     def fail(reason, advice=hint):
         return AttributeFileError(f"{path}: {reason}. {advice}", reason=reason)

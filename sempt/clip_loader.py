@@ -9,6 +9,11 @@ Where weights come from, in order:
    ``$SEMPT_CLIP_CACHE`` or the standard CLIP cache ``~/.cache/clip``. A missing file is downloaded
    when the machine is online; otherwise the error says where to put it.
 
+Checks at load time, each a one-line ``CLIPLoadError`` saying what to change: the text tower's context length
+must be the tokenizer's (``CONTEXT_LENGTH``, 77: prompts are tokenized to 77 tokens) and its vocabulary the
+BPE tokenizer's (``VOCAB_SIZE``, 49,408 tokens). The input resolution is compared with ``INPUT.SIZE`` by the
+trainer (``sempt.prompt_trainer.PromptTrainer.load_clip_model``), or here when ``input_size`` is given.
+
 Precision: ``clip.model.build_model`` returns fp16 weights. On CPU the model always becomes fp32 (fp16
 convolutions do not run there); on CUDA ``fp16`` keeps them, ``fp32`` and ``amp`` convert to fp32.
 """
@@ -20,9 +25,14 @@ import zipfile
 import torch
 
 __all__ = ["CLIPLoadError", "load_clip", "resolve_clip_file", "default_cache_dir", "effective_precision",
-           "available_models", "read_clip_state_dict"]
+           "available_models", "read_clip_state_dict", "check_text_tower", "check_input_size", "CONTEXT_LENGTH",
+           "VOCAB_SIZE"]
 
 PRECISIONS = ("fp16", "fp32", "amp")
+# what CLIP's tokenizer (clip.tokenize, sempt.text_encoder.tokenize) produces: every prompt is 77 BPE tokens
+# (start and end of text included) from a 49,408-token vocabulary; a checkpoint must read exactly that
+CONTEXT_LENGTH = 77
+VOCAB_SIZE = 49408
 
 
 class CLIPLoadError(RuntimeError):
@@ -101,6 +111,32 @@ def read_clip_state_dict(path):
     return {(k[7:] if k.startswith("module.") else k): v for k, v in obj.items()}
 
 
+def check_text_tower(state_dict, path):
+    """``CLIPLoadError`` when the checkpoint's text tower cannot read the tokenizer's prompts: a context length
+    other than ``CONTEXT_LENGTH`` or a vocabulary other than ``VOCAB_SIZE`` (checked before building the
+    model, so the error comes at load time, not at the first text encoding)."""
+    pos, tok = state_dict.get("positional_embedding"), state_dict.get("token_embedding.weight")
+    if pos is not None and pos.ndim == 2 and pos.shape[0] != CONTEXT_LENGTH:
+        raise CLIPLoadError(
+            f"{path}: the text tower's context length is {pos.shape[0]} (positional_embedding has {pos.shape[0]} rows) "
+            f"but prompts are tokenized to CLIP's {CONTEXT_LENGTH} tokens: use a CLIP checkpoint with context length "
+            f"{CONTEXT_LENGTH} (all OpenAI CLIP models) as MODEL.BACKBONE.NAME")
+    if tok is not None and tok.ndim == 2 and tok.shape[0] != VOCAB_SIZE:
+        raise CLIPLoadError(
+            f"{path}: the token embedding has {tok.shape[0]:,} rows but CLIP's BPE tokenizer has {VOCAB_SIZE:,} "
+            f"tokens: use a CLIP checkpoint trained with OpenAI's {VOCAB_SIZE:,}-token vocabulary as "
+            "MODEL.BACKBONE.NAME")
+
+
+def check_input_size(model, input_size, name):
+    """``CLIPLoadError`` when ``input_size`` (``INPUT.SIZE``) is not the image tower's square resolution."""
+    resolution = model.visual.input_resolution
+    if tuple(input_size) != (resolution, resolution):
+        raise CLIPLoadError(
+            f"INPUT.SIZE is {tuple(input_size)} but the backbone {name} expects {resolution}x{resolution} images: add "
+            f"`INPUT.SIZE \"({resolution}, {resolution})\"` to the command line or the config")
+
+
 def effective_precision(precision, device):
     """The precision actually used: anything but fp32 falls back to fp32 off CUDA."""
     if precision not in PRECISIONS:
@@ -110,13 +146,15 @@ def effective_precision(precision, device):
     return precision
 
 
-def load_clip(name, precision="fp16", device="cpu", cache_dir=None, download=True):
+def load_clip(name, precision="fp16", device="cpu", cache_dir=None, download=True, input_size=None):
     """Build ``clip.model.CLIP`` from ``name`` (see module docstring); returned on ``device`` (moved there
-    once, from the weights read on CPU), in eval mode."""
+    once, from the weights read on CPU), in eval mode. The text tower must read the tokenizer's prompts
+    (``check_text_tower``); with ``input_size``, the image resolution must equal it (``check_input_size``)."""
     from clip.model import build_model
 
     path = resolve_clip_file(name, cache_dir=cache_dir, download=download)
     state_dict = read_clip_state_dict(path)
+    check_text_tower(state_dict, path)
     try:
         model = build_model(state_dict)
     except (KeyError, RuntimeError) as e:
@@ -129,6 +167,8 @@ def load_clip(name, precision="fp16", device="cpu", cache_dir=None, download=Tru
         print(f"Precision {precision} is not available on {torch.device(device).type}: using fp32")
     if used in ("fp32", "amp"):
         model.float()
+    if input_size is not None:
+        check_input_size(model, input_size, name)
     return model.to(device).eval()
 
 

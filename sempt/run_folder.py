@@ -75,9 +75,13 @@ class RunLock:
             self._fd = None
 
 
-def finished_run(cfg, eval_only):
+def finished_run(cfg, eval_only, defaults=None):
     """True when ``cfg.OUTPUT_DIR`` holds a finished run (training or, with ``eval_only``, evaluation) of the
-    same configuration; ``ConfigError`` naming the differences when it holds one of another; else False."""
+    same configuration; ``ConfigError`` naming the differences when it holds one of another; else False.
+
+    ``defaults``: the ``flat_config`` of the default config. A key the recorded run did not have (it was
+    added to the repository later) counts as equal when it holds its default value now: keys are added with
+    defaults that keep what a run computes, so an older output tree stays finished."""
     done = read_results(cfg.OUTPUT_DIR)
     if done is None:  # a tree written before results.json existed, or by the CoOp family's code
         if read_run(cfg.OUTPUT_DIR, test_log=bool(eval_only)) is not None:
@@ -89,7 +93,12 @@ def finished_run(cfg, eval_only):
         return False
     if done.get("config_fingerprint") == config_fingerprint(cfg):
         return True
-    diff = config_differences(done.get("config", {}), flat_config(cfg))
+    old, new = done.get("config", {}), flat_config(cfg)
+    if defaults is not None and old:
+        new = {k: v for k, v in new.items() if k in old or defaults.get(k, object()) != v}
+        if old == new:
+            return True
+    diff = config_differences(old, new)
     raise ConfigError(f"{cfg.OUTPUT_DIR} holds a finished run with another configuration ("
                       + "; ".join(diff or ["its config was not recorded"])
                       + "). Delete that folder to run again, or choose another output folder")

@@ -1,7 +1,8 @@
 """Hand-crafted prompt templates per dataset, one table per method family, as their authors wrote them.
 
 The templates are facts of the dataset readers (``template`` and ``method_templates`` of
-``sempt.data.coop.CoOpDataset``); this module only looks them up.
+``sempt.data.coop.CoOpDataset``, or, for a reader of a user's dataset, ``DATASET.IMAGE_FOLDER.TEMPLATE`` of
+its current config: ``sempt.data.readers.facts``); this module only looks them up.
 
 - ``coop``: the single templates of CoOp's ``ZeroshotCLIP`` baseline (CoOp repository, ``trainers/zsclip.py``
   and ``trainers/coop.py``, ``CUSTOM_TEMPLATES``): each reader's ``template``. Used by ``ZeroshotCLIP`` and, by
@@ -48,11 +49,14 @@ def register_template(dataset_name, template):
 
 
 def _reader_template(dataset_name, table):
-    from sempt.data.readers import registered
-    cls = next((c for c in registered() if c.__name__ == dataset_name), None)
-    if cls is None:
+    """The reader's template in ``table`` (a reader whose facts come from its config, like ``ImageFolder``:
+    its current config's ``TEMPLATE``, see ``sempt.data.readers.facts``); ``None`` for no registered reader."""
+    from sempt.data.readers import facts
+    try:
+        f = facts(dataset_name)
+    except KeyError:
         return None
-    return cls.method_templates.get(table, cls.template)
+    return f.method_templates.get(table, f.template)
 
 
 def get_template(dataset_name, table="coop"):
@@ -72,7 +76,7 @@ def hand_templates(table="coop"):
     """``{reader name: template}`` of every registered reader that states one, in ``table``, in table order."""
     from sempt.data.readers import registered
     _check_table(table)
-    out = {c.__name__: c.method_templates.get(table, c.template) for c in registered() if c.template}
+    out = {c.__name__: t for c in registered() if (t := _reader_template(c.__name__, table))}
     out.update(_REGISTERED)
     return out
 

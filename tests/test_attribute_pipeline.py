@@ -233,3 +233,106 @@ def test_ctrl_c_leaves_a_valid_partial_file(llm, tmp_path):
     assert partial["provenance"]["requests"] == 2  # the interrupted run's requests still count
     _gen(llm, tmp_path)
     assert len(load_attributes(str(tmp_path / "oxford_pets.json")).classes) == 37
+
+
+# --- datasets whose class names are not shipped: the synthetic world, --classes lists, a user's ImageFolder ---
+
+def _cli(capsys, *argv):
+    from trainers.attributes.__main__ import main
+    capsys.readouterr()
+    rc = main(list(argv))
+    seen = capsys.readouterr()
+    return rc, seen.out, seen.err
+
+
+def test_validate_knows_the_synthetic_world(tmp_path, capsys, monkeypatch):
+    """`validate --dataset CLIPWorld` used to answer "Unknown dataset 'CLIPWorld'": its class names come from
+    its data, read under --root."""
+    from sempt.testing import make_attribute_file, make_coop_dataset
+    monkeypatch.delenv("DATA", raising=False)
+    names = ["red striped circle", "blital", "green dotted square"]
+    root = str(tmp_path / "data")
+    make_coop_dataset(root, "clip_world", "images", "split_zhou_CLIPWorld_s0.json", names, n_train=1, n_val=1,
+                      n_test=1, image_size=8)
+    attrs = tmp_path / "attrs"
+    path = make_attribute_file(str(attrs / "clipworld.json"), "CLIPWorld", names)
+    rc, out, _ = _cli(capsys, "validate", "--dataset", "CLIPWorld", "--root", root, "--dir", str(attrs))
+    assert rc == 0 and out.splitlines()[-1].split()[:3] == ["CLIPWorld", osp.relpath(path), "ok"]
+    rc, _, err = _cli(capsys, "validate", "--dataset", "CLIPWorld", "--dir", str(attrs))
+    assert rc == 1 and err.startswith("error: CLIPWorld's class names come from its data: pass --root (or set DATA)")
+    data = json.load(open(path))  # the world's ground truth: classes that share a value share a description
+    data["classes"]["blital"]["colour"] = data["classes"]["red striped circle"]["colour"]
+    json.dump(data, open(path, "w"))
+    rc, out, _ = _cli(capsys, "validate", "--dataset", "CLIPWorld", "--root", root, "--dir", str(attrs))
+    assert rc == 1 and "'colour': identical description for 2 classes" in out
+    rc, out, _ = _cli(capsys, "validate", "--dataset", "CLIPWorld", "--root", root, "--dir", str(attrs),
+                      "--allow-shared")
+    assert rc == 0 and out.splitlines()[-1].split()[2:4] == ["ok", "2"]  # two warnings: identical, share
+
+
+def test_class_list_from_a_file_lines_or_json(tmp_path, capsys):
+    from fake_openai import correct_answer
+    lines = tmp_path / "garden.txt"
+    lines.write_text("daisy\n\ncommon rose\ntulip\n")
+    as_json = tmp_path / "garden.json"
+    as_json.write_text(json.dumps(["daisy", "common rose", "tulip"]))
+    out_dir, attrs = tmp_path / "exchange", tmp_path / "attrs"
+    rc, _, err = _cli(capsys, "export", "--classes", str(lines), "--out", str(out_dir), "--attributes", "3")
+    assert rc == 1 and "No domain description for dataset 'garden': pass --domain" in err
+    rc, _, _ = _cli(capsys, "export", "--classes", str(lines), "--domain", "flowers", "--out", str(out_dir),
+                    "--attributes", "3")
+    assert rc == 0
+    assert json.load(open(out_dir / "garden" / "export.json"))["classes"] == ["daisy", "common rose", "tulip"]
+
+    def answer(prompt, reply):  # "a chat assistant" answers an exported prompt
+        user = (out_dir / "garden" / prompt).read_text().split("### user\n", 1)[1]
+        (out_dir / "garden" / reply).write_text(correct_answer([{"role": "user", "content": user}]))
+
+    answer("step1_prompt.txt", "step1_answer.json")
+    assert _cli(capsys, "export", "--classes", str(lines), "--domain", "flowers", "--out", str(out_dir),
+                "--attributes", "3")[0] == 0
+    answer("step2_prompt_000.txt", "step2_answer_000.json")
+    rc, out, _ = _cli(capsys, "import", "--classes", str(lines), "--from", str(out_dir), "--dir", str(attrs))
+    assert rc == 0 and " ok " in out and json.load(open(attrs / "garden.json"))["dataset"] == "garden"
+    rc, out, _ = _cli(capsys, "validate", "--dataset", "garden", "--classes", str(as_json), "--dir", str(attrs))
+    assert rc == 0  # the same list as JSON, under its dataset name
+    as_json.write_text(json.dumps(["daisy", "common rose", "tulip", "lily"]))
+    rc, out, _ = _cli(capsys, "validate", "--dataset", "garden", "--classes", str(as_json), "--dir", str(attrs))
+    assert rc == 1 and "no descriptions for 1 class(es)" in out and "lily" in out
+    lines.write_text("daisy\ndaisy\n")
+    rc, _, err = _cli(capsys, "validate", "--classes", str(lines), "--dir", str(attrs))
+    assert rc == 1 and err.strip() == f"error: --classes {lines}: ['daisy'] appear more than once; give each class once"
+
+
+def test_generate_for_an_image_folder_config(llm, tmp_path, capsys, monkeypatch):
+    import sempt.data.catalog as catalog_module
+    from sempt.testing import make_coop_dataset
+    root = str(tmp_path / "data")
+    make_coop_dataset(root, "garden", "", "", ["n1", "n2", "n3"], n_train=3, n_val=0, n_test=0,
+                      folder_of=lambda label, c: c, write_split=False, image_size=8)
+    open(osp.join(root, "garden", "names.txt"), "w").write("n1 daisy\nn2 common rose\nn3 tulip\n")
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    example = open(osp.join(REPO, "configs", "datasets", "image_folder.yaml")).read()
+    config = configs / "my_garden.yaml"
+    config.write_text(example.replace('DIR: "my_dataset"', 'DIR: "garden"').replace('NAME: ""', 'NAME: "MyGarden"')
+                      .replace('CLASSNAMES: ""', 'CLASSNAMES: "names.txt"'))
+    attrs = str(tmp_path / "attrs")
+    common = ["--dataset", str(config), "--root", root, "--dir", attrs, "--attributes", "3"]
+    rc, _, err = _cli(capsys, "generate", *common, "--base-url", llm.url, "--backoff", "0")
+    assert rc == 1 and "or set DATASET.IMAGE_FOLDER.DOMAIN in " + str(config) in err
+    rc, out, _ = _cli(capsys, "generate", *common, "--domain", "garden flowers", "--base-url", llm.url,
+                      "--backoff", "0")
+    assert rc == 0 and "MyGarden" in out
+    written = json.load(open(osp.join(attrs, "MyGarden.json")))
+    assert written["dataset"] == "MyGarden" and sorted(written["classes"]) == ["common rose", "daisy", "tulip"]
+    assert "Dataset: MyGarden. Domain: garden flowers." in llm.requests[0]["body"]["messages"][1]["content"]
+    assert sorted(os.listdir(osp.join(root, "garden"))) == ["n1", "n2", "n3", "names.txt"]  # nothing written there
+    rc, _, err = _cli(capsys, "validate", "--all", "--dir", attrs, "--root", root)
+    assert rc == 1 and "files for no known dataset" in err  # its config is not in configs/datasets/
+    monkeypatch.setattr(catalog_module, "CONFIGS_DIR", str(configs))
+    rc, out, _ = _cli(capsys, "validate", "--all", "--dir", attrs, "--root", root)
+    assert rc == 0 and out.splitlines()[-1].split()[:3] == ["MyGarden", osp.relpath(osp.join(attrs, "MyGarden.json")),
+                                                           "ok"]
+    rc, out, _ = _cli(capsys, "validate", "--dataset", "MyGarden", "my_garden", "--dir", attrs, "--root", root)
+    assert rc == 0 and out.count(" ok ") == 2  # by its configured name, and by its config's name

@@ -49,3 +49,42 @@ def test_resnet_and_wider_models_build(tmp_path):
     wide = make_tiny_clip(str(tmp_path / "wide"), width=128, vision_width=128, embed_dim=96, torchscript=False)
     m = load_clip(wide["state_dict"])
     assert m.ln_final.weight.shape[0] == 128 and m.text_projection.shape == (128, 96)
+
+
+def test_context_length_and_vocabulary_are_checked_at_load_time(tmp_path):
+    """A checkpoint whose text tower cannot read CLIP's 77-token prompts fails when it is loaded, with what to
+    change, instead of at the first text encoding ("The size of tensor a (77) must match ... (20)")."""
+    from sempt.clip_loader import CONTEXT_LENGTH, VOCAB_SIZE
+    from sempt.testing import make_tiny_clip
+    from sempt.text_encoder import tokenize
+    assert tokenize(["a photo of a cat."]).shape[1] == CONTEXT_LENGTH  # what the tokenizer really produces
+    short = make_tiny_clip(str(tmp_path / "ctx20"), context_length=20, torchscript=False)["state_dict"]
+    with pytest.raises(CLIPLoadError) as e:
+        load_clip(short)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(short)
+    assert "context length is 20 (positional_embedding has 20 rows)" in msg and "context length 77" in msg
+    assert "MODEL.BACKBONE.NAME" in msg
+    small = make_tiny_clip(str(tmp_path / "vocab"), vocab_size=1000, torchscript=False)["state_dict"]
+    with pytest.raises(CLIPLoadError, match=rf"token embedding has 1,000 rows but CLIP's BPE tokenizer has "
+                                            rf"{VOCAB_SIZE:,} tokens"):
+        load_clip(small)
+
+
+def test_input_resolution_is_checked_against_the_config(tiny_clip):
+    assert load_clip(tiny_clip["state_dict"], input_size=(32, 32)).visual.input_resolution == 32
+    with pytest.raises(CLIPLoadError, match=r"INPUT.SIZE is \(224, 224\) but the backbone .* expects 32x32 images: "
+                                            r"add `INPUT.SIZE \"\(32, 32\)\"`"):
+        load_clip(tiny_clip["state_dict"], input_size=(224, 224))
+
+
+def test_train_py_stops_on_a_wrong_context_length_with_one_line(tmp_path, pets_root):
+    from conftest import TINY_OPTS, run_train
+    from sempt.testing import make_tiny_clip
+    short = make_tiny_clip(str(tmp_path / "ctx20"), context_length=20, torchscript=False)["state_dict"]
+    proc = run_train("--root", pets_root, "--trainer", "CoOp", "--dataset-config-file",
+                     "configs/datasets/oxford_pets.yaml", "--output-dir", tmp_path / "out", "MODEL.BACKBONE.NAME",
+                     short, *TINY_OPTS, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "context length is 20" in last and "size of tensor" not in proc.stderr

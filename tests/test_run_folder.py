@@ -87,3 +87,30 @@ def test_eval_only_needs_a_model_for_trainers_that_learn(pets_root, tiny_clip, t
     assert "--eval-only without --model-dir would evaluate CoOp's untrained prompts" in msg
     proc = run_train(*_args(pets_root, tiny_clip["state_dict"], out, flags=["--eval-only", "--untrained"]))
     assert "* accuracy:" in proc.stdout
+
+
+def test_keys_added_later_keep_older_runs_finished(tmp_path):
+    # an output tree written before a config key existed: the key at its default changes nothing; set to
+    # anything else, the run differs and the error names it
+    import datasets
+    import trainers
+    from sempt.config import ConfigError as CfgError, build_cfg, config_fingerprint, flat_config
+    from sempt.results import write_results
+    from sempt.run_folder import finished_run
+
+    def cfg_with(*opts):
+        return build_cfg(extenders=[datasets.extend_cfg, trainers.extend_cfg], dataset_config_file=PETS,
+                         config_file=COOP, flags={"OUTPUT_DIR": str(tmp_path), "TRAINER.NAME": "CoOp"}, opts=list(opts))
+    defaults = flat_config(build_cfg(extenders=[datasets.extend_cfg, trainers.extend_cfg]))
+    cfg = cfg_with()
+    new_key = "DATASET.IMAGE_FOLDER.SPLIT_SEED"
+    old = {k: v for k, v in flat_config(cfg).items() if k != new_key}  # recorded before the key existed
+    write_results(str(tmp_path), {"accuracy": 50.0, "eval_only": False, "config": old,
+                                  "config_fingerprint": "older-" + config_fingerprint(cfg)})
+    assert finished_run(cfg, False, defaults) is True
+    with pytest.raises(CfgError, match=r"DATASET.IMAGE_FOLDER.SPLIT_SEED: '\(absent\)' -> 7"):
+        finished_run(cfg_with(new_key, "7"), False, defaults)
+    with pytest.raises(CfgError, match=r"OPTIM.LR: 0.002 -> 0.01"):  # a key the old run had still counts
+        finished_run(cfg_with("OPTIM.LR", "0.01"), False, defaults)
+    with pytest.raises(CfgError, match="another configuration"):  # without defaults: any new key differs
+        finished_run(cfg, False)

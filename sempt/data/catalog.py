@@ -8,17 +8,25 @@ has no entry). ``classnames(reader_name)`` gives the exact class names a reader 
 without any image on disk (the attribute pipeline and the tests need them). Expected counts are those of the
 CoOp splits (CoOp, IJCV 2022, Table of datasets).
 
+``lookup(arg, root)`` finds any dataset a user can name: a reader or config name of the catalog, another
+registered reader (the synthetic world's ``CLIPWorld``), a dataset config file, or the stem of one in
+``configs/datasets/`` (a user's copy of ``image_folder.yaml``); ``dataset_classnames`` then gives its class
+names, shipped or read from its data (``sempt.data.readers.read_classnames``).
+
 The readers are imported on first use (``sempt.data.readers.load_readers``), so this module can be imported
 anywhere; using it needs the repository root on the path, as ``train.py`` does.
 """
 import functools
+import glob
 import json
 import os.path as osp
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = ["DatasetInfo", "CATALOG", "SHARED_ATTRIBUTE_FILES", "classnames", "info", "wnids", "resolve", "group",
-           "shipped"]
+           "shipped", "DatasetRef", "lookup", "dataset_classnames", "CONFIGS_DIR"]
+
+CONFIGS_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), "configs", "datasets")
 
 
 @dataclass(frozen=True)
@@ -131,3 +139,91 @@ def group(*names):
     if unknown:
         raise KeyError(f"Unknown benchmark group(s) {unknown}; groups: {', '.join(BENCHMARK_GROUPS)}")
     return [cls.config_name for cls in readers if set(cls.groups) & set(names)]
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset as a user named it: its reader's facts (``sempt.data.readers.DatasetFacts``, from its config
+    for a reader like ``ImageFolder``), its config (defaults, its dataset config file, ``DATASET.ROOT``) and
+    that config file ("" when there is none)."""
+    facts: object
+    cfg: object
+    config_file: str = ""
+
+    @property
+    def shipped(self):
+        """True when the class names are shipped (``classnames.json``), False when read from the data."""
+        return not self.facts.per_config and self.facts.reader in _catalog()
+
+
+def _dataset_cfg(config_file, root):
+    from sempt.config import build_cfg
+    from sempt.data.readers import load_readers
+    opts = ["DATASET.ROOT", root] if root else []
+    return build_cfg([load_readers().extend_cfg], dataset_config_file=config_file, opts=opts)
+
+
+def _config_reader(path):
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as f:
+            return ((yaml.safe_load(f) or {}).get("DATASET") or {}).get("NAME")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+
+
+def lookup(arg, root=""):
+    """The ``DatasetRef`` ``arg`` names, read with ``DATASET.ROOT`` = ``root``; ``KeyError`` saying what is known.
+
+    ``arg`` is, in this order: a dataset config file (``.yaml``); a reader or config name of the catalog
+    (``OxfordPets``, ``oxford_pets``); another registered reader (``CLIPWorld``, ``ImageFolder``); the stem
+    of a file in ``configs/datasets/`` (``my_flowers`` for ``configs/datasets/my_flowers.yaml``); or the
+    ``DATASET.IMAGE_FOLDER.NAME`` of such a file.
+    """
+    from sempt.data.readers import facts, registered
+    config_file = None
+    if arg.endswith((".yaml", ".yml")) or osp.isfile(arg):
+        if not osp.isfile(arg):
+            raise KeyError(f"Dataset config file {arg} does not exist")
+        config_file = arg
+    else:
+        try:
+            config_file = osp.join(CONFIGS_DIR, info(arg).config + ".yaml")
+        except KeyError:
+            cls = next((c for c in registered() if c.__name__.lower() == arg.lower()), None)
+            if cls is not None:
+                config_file = osp.join(CONFIGS_DIR, f"{cls.config_name}.yaml")
+            elif osp.isfile(osp.join(CONFIGS_DIR, f"{arg}.yaml")):
+                config_file = osp.join(CONFIGS_DIR, f"{arg}.yaml")
+    if config_file is None:  # the configured name of a user's dataset config
+        readers = {c.__name__: c for c in registered() if hasattr(c, "configured_facts")}
+        for path in sorted(glob.glob(osp.join(CONFIGS_DIR, "*.yaml"))):
+            if _config_reader(path) in readers:
+                try:
+                    cfg = _dataset_cfg(path, root)
+                except ValueError:
+                    continue
+                if facts(cfg.DATASET.NAME, cfg).name == arg:
+                    return DatasetRef(facts(cfg.DATASET.NAME, cfg), cfg, path)
+        entries = _catalog()
+        others = sorted(c.__name__ for c in registered() if c.__name__ not in entries)
+        raise KeyError(f"Unknown dataset {arg!r}; known: {sorted(entries)} (or config names "
+                       f"{sorted(d.config for d in entries.values())}), {others}, a dataset config file, or the name "
+                       f"of one in configs/datasets/ (your own dataset: copy configs/datasets/image_folder.yaml)")
+    if not osp.isfile(config_file):
+        config_file = ""
+    cfg = _dataset_cfg(config_file, root)
+    try:
+        f = facts(cfg.DATASET.NAME, cfg)
+    except KeyError as e:
+        raise KeyError(f"{config_file}: DATASET.NAME {cfg.DATASET.NAME!r} is not a registered dataset reader") from e
+    return DatasetRef(f, cfg, config_file)
+
+
+def dataset_classnames(ref):
+    """Class names of a ``DatasetRef`` in label order: shipped, or read from its data under ``DATASET.ROOT``
+    (``DatasetError`` saying what is missing)."""
+    if ref.shipped:
+        return classnames(ref.facts.reader)
+    from sempt.data.readers import read_classnames
+    return read_classnames(ref.cfg)

@@ -3,7 +3,11 @@
 Each dataset is read by its real reader (all classes, no few-shot), so a row says exactly what a run would
 meet: the folder, the split file, every listed image (present and decodable: all of them, or a sample with
 ``quick``), and the class names against the shipped lists. The check is read-only: it writes nothing into
-the data folder (a split file that training would have to build is reported instead).
+the data folder (a split file that training would have to build is reported instead; a user's
+``ImageFolder`` dataset whose split is not built yet is split in memory).
+
+``--dataset`` also takes a dataset config file or the name of one in ``configs/datasets/`` (a user's own
+dataset, ``configs/datasets/<name>.yaml``): its row has no CoOp counts or shipped class names to compare.
 """
 import contextlib
 import io
@@ -12,6 +16,7 @@ import random
 import sys
 
 from sempt.data import catalog
+from sempt.data.catalog import info
 
 __all__ = ["check_dataset", "check_all"]
 
@@ -26,20 +31,26 @@ QUICK_SAMPLE = 200  # images decoded per dataset with --quick
 
 
 def check_dataset(root, reader, quick=False):
-    """``dict(dataset, status, classes, train, val, test, problem, bad_images)``; status: ok, missing or
-    broken. ``bad_images``: ``[(path, reason)]`` of the images that cannot be decoded."""
+    """``dict(dataset, status, classes, train, val, test, problem, bad_images, expected)``; status: ok,
+    missing or broken. ``bad_images``: ``[(path, reason)]`` of the images that cannot be decoded. ``reader``
+    is anything ``catalog.lookup`` knows: a catalog name, another reader, or a dataset config (file or name:
+    a user's ``ImageFolder`` dataset), whose class names are then not compared with a shipped list."""
     from sempt.data.coop import DatasetError, find_bad_images, read_only
     from sempt.data.readers import reader as reader_class
-    reader = catalog.resolve(reader)
-    row = {"dataset": reader, "status": "ok", "classes": None, "train": None, "val": None, "test": None,
-           "problem": "", "bad_images": []}
-    cls = reader_class(reader)
-    if not osp.isdir(osp.join(root, cls.dataset_dir)):
-        row.update(status="missing", problem=f"no folder {osp.join(root, cls.dataset_dir)}")
+    ref = catalog.lookup(reader, root)
+    name = ref.facts.reader
+    shipped = ref.shipped
+    label = name if not ref.facts.per_config else f"{ref.facts.name} ({name})"
+    row = {"dataset": label, "status": "ok", "classes": None, "train": None, "val": None, "test": None,
+           "problem": "", "bad_images": [], "expected": info(name) if shipped else None}
+    cls = reader_class(name)
+    folder = ref.facts.folder or osp.join(root, cls.dataset_dir)
+    if not osp.isdir(folder):
+        row.update(status="missing", problem=f"no folder {folder}")
         return row
     try:
         with contextlib.redirect_stdout(io.StringIO()), read_only():
-            ds = cls(_cfg(root, reader))
+            ds = cls(_cfg(root, name) if shipped else ref.cfg)
     except (DatasetError, OSError, ValueError, KeyError) as e:
         row.update(status="broken", problem=str(e).splitlines()[0])
         return row
@@ -47,8 +58,8 @@ def check_dataset(root, reader, quick=False):
     row.update(classes=ds.num_classes, test=len(ds.test),
                train=None if test_only else len(ds.train_x),
                val=None if test_only or ds.val is ds.test else len(ds.val))
-    expected = catalog.classnames(reader)
-    if ds.classnames != expected:
+    expected = catalog.classnames(name) if shipped else None  # a dataset whose names come from its data
+    if expected is not None and ds.classnames != expected:
         diff = next((i for i, (a, b) in enumerate(zip(ds.classnames, expected)) if a != b), None)
         what = (f"label {diff} is {ds.classnames[diff]!r}, expected {expected[diff]!r}" if diff is not None
                 else f"{len(ds.classnames)} classes, expected {len(expected)}")
@@ -56,7 +67,7 @@ def check_dataset(root, reader, quick=False):
     paths = sorted({item.impath for part in (ds.train_x, ds.val or [], ds.test) for item in part})
     if quick and len(paths) > QUICK_SAMPLE:
         paths = random.Random(0).sample(paths, QUICK_SAMPLE)
-    row["bad_images"] = find_bad_images(paths, desc=f"{reader}: decode {len(paths):,} images")
+    row["bad_images"] = find_bad_images(paths, desc=f"{label}: decode {len(paths):,} images")
     if row["bad_images"]:
         path, why = row["bad_images"][0]
         row.update(status="broken", problem=f"{len(row['bad_images'])} of {len(paths):,} decoded images are damaged, "
@@ -72,10 +83,14 @@ def _fmt(value, expected):
     return f"{value:,}"
 
 
-def check_all(root, names=None, out=sys.stdout, quick=False):
-    """Print the table (and every damaged image); return the rows."""
+def check_all(root, names=None, out=None, quick=False):
+    """Print the table (and every damaged image) to ``out`` (default: the current ``sys.stdout``); return the
+    rows."""
     from tabulate import tabulate
-    readers = [catalog.resolve(n) for n in names] if names else list(catalog.CATALOG)
+    out = out or sys.stdout
+    for name in names or ():
+        catalog.lookup(name, root)  # an unknown name stops before any dataset is checked
+    readers = list(names) if names else list(catalog.CATALOG)
     rows = []
     n = len(readers)
     for i, reader in enumerate(readers, 1):
@@ -83,10 +98,10 @@ def check_all(root, names=None, out=sys.stdout, quick=False):
         rows.append(check_dataset(root, reader, quick=quick))
     table = []
     for r in rows:
-        info = catalog.info(r["dataset"])
-        table.append([r["dataset"], r["status"], _fmt(r["classes"], info.n_classes),
-                      _fmt(r["train"], info.train), _fmt(r["val"], info.val if info.train else 0),
-                      _fmt(r["test"], info.test), r["problem"][:160]])
+        exp = r["expected"] or catalog.DatasetInfo("", "", "", 0, 0, 0, 0)  # a user's dataset: nothing to compare
+        table.append([r["dataset"], r["status"], _fmt(r["classes"], exp.n_classes),
+                      _fmt(r["train"], exp.train), _fmt(r["val"], exp.val if exp.train else 0),
+                      _fmt(r["test"], exp.test), r["problem"][:160]])
     print(tabulate(table, headers=["dataset", "status", "classes", "train", "val", "test", "first problem"]),
           file=out)
     damaged = [(r["dataset"], p, why) for r in rows for p, why in r["bad_images"]]

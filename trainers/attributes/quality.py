@@ -167,9 +167,10 @@ def _description_findings(c, a, d, name_keys, word_limit):
     return errors, warnings
 
 
-def _duplicate_findings(a, classnames, column, near_dup_max):
+def _duplicate_findings(a, classnames, column, near_dup_max, allow_shared=False):
     """``(errors, warnings)`` for descriptions that repeat across the classes of attribute ``a`` (``column``:
-    its description of each class): identical, near-duplicate, or the same words in another order."""
+    its description of each class): identical, near-duplicate, or the same words in another order.
+    ``allow_shared``: classes may share a value (a synthetic world's ground truth), so repeats only warn."""
     exact, near, bag = defaultdict(list), defaultdict(list), defaultdict(list)
     for c, d in zip(classnames, column):
         exact[d].append(c)
@@ -191,22 +192,26 @@ def _duplicate_findings(a, classnames, column, near_dup_max):
     if classnames and shared / len(classnames) > near_dup_max:
         errors.append(f"{a!r}: {shared} of {len(classnames)} classes share a near-duplicate description "
                       f"(allowed: {near_dup_max:.0%})")
+    if allow_shared:
+        return [], errors + warnings
     return errors, warnings
 
 
-def _attribute_findings(a, classnames, column, name_keys, word_limit, near_dup_max):
+def _attribute_findings(a, classnames, column, name_keys, word_limit, near_dup_max, allow_shared=False):
     """``(errors, warnings)`` for attribute ``a``: each class's description, then repeats across classes."""
     errors, warnings = [], []
     for c, d in zip(classnames, column):
         e, w = _description_findings(c, a, d, name_keys, word_limit)
         errors += e
         warnings += w
-    e, w = _duplicate_findings(a, classnames, column, near_dup_max)
+    e, w = _duplicate_findings(a, classnames, column, near_dup_max, allow_shared)
     return errors + e, warnings + w
 
 
-def check_file(path, dataset, classnames, word_limit=25, near_dup_max=0.02, n_attributes=0):
-    """``(errors, warnings, knowledge)`` for one file against a label space ``classnames`` (in label order)."""
+def check_file(path, dataset, classnames, word_limit=25, near_dup_max=0.02, n_attributes=0, allow_shared=False):
+    """``(errors, warnings, knowledge)`` for one file against a label space ``classnames`` (in label order).
+    ``allow_shared``: descriptions repeated across classes are warnings, not errors (classes that really share
+    a value, like the synthetic world's)."""
     classnames = list(classnames)
     dups = _duplicated_names(classnames)
     ids = class_ids(dataset, classnames) if dups else None
@@ -219,7 +224,8 @@ def check_file(path, dataset, classnames, word_limit=25, near_dup_max=0.02, n_at
     warnings = _same_description_warnings(classnames, attrs, table)
     name_keys = _name_keys(classnames)
     for j, a in enumerate(attrs):
-        e, w = _attribute_findings(a, classnames, [row[j] for row in table], name_keys, word_limit, near_dup_max)
+        e, w = _attribute_findings(a, classnames, [row[j] for row in table], name_keys, word_limit, near_dup_max,
+                                   allow_shared)
         errors += e
         warnings += w
     return errors, warnings, k
