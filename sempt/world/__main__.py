@@ -2,11 +2,12 @@
 
     build      [--splits 3] [--noise 0 0.3 0.6]  pretrain (cached) and write datasets and attribute files
     benchmark  [--splits 3] [--seeds 1 2 3] [--no-ablations] [--ablation-splits 0] [--ablation-seeds 1]
-               [--jobs 2] [--threads 1]
+               [--jobs 2 | --gpus 0,1] [--threads 1]
                base-to-novel for ZeroshotCLIP, CoOp, KgCoOp and SemPT over class splits and seeds through the
                normal scripts, the "zero-shot + attributes" row and SemPT's ablations; prints the tables
                (mean ± seed sd [split sd]), checks the calibration targets, writes study.md, study.json,
-               base_novel.png and world.png into the output folder
+               base_novel.png and world.png into the output folder; runs go through the job pool of
+               ``python -m sempt.sweep`` (one log per task in OUTPUT/tasks; Ctrl-C stops every run; a rerun resumes)
     report     OUTPUT [--splits ..] [--seeds ..]   the tables again from finished runs (nothing is run)
 """
 import argparse
@@ -77,11 +78,12 @@ def benchmark(args):
     env = dict(os.environ, DATA=info["data"], BACKBONE=info["clip"], SHOTS=str(args.shots), PYTHON=sys.executable,
                CFG="world", **thread_env(args.threads))
     tasks = planner.tasks(env)
-    print(f"[world] {len(tasks)} tasks ({sum(len(t.runs) if t.runs else 1 for t in tasks)} runs), {args.jobs} at a "
-          f"time, {args.threads} thread(s) each, OMP_WAIT_POLICY=PASSIVE; finished runs are skipped; output "
+    where = f"one per device of --gpus {args.gpus}" if args.gpus else f"{args.jobs} at a time"
+    print(f"[world] {len(tasks)} tasks ({sum(len(t.runs) if t.runs else 1 for t in tasks)} runs), {where}, "
+          f"{args.threads} thread(s) each, OMP_WAIT_POLICY=PASSIVE; finished runs are skipped; output "
           f"{osp.abspath(args.output)}", flush=True)
     seconds = execute(tasks, env, jobs=args.jobs, every=args.progress_every,
-                      log_dir=osp.join(osp.abspath(args.output), "tasks"))
+                      log_dir=osp.join(osp.abspath(args.output), "tasks"), threads=args.threads, gpus=args.gpus)
     print(f"[world] runs done in {seconds:.0f}s", flush=True)
     _report(args, info, planner, seconds=time.time() - t0)
     print(f"[world] benchmark done in {time.time() - t0:.0f}s", flush=True)
@@ -110,6 +112,8 @@ def main(argv=None):
             s.add_argument("--targets", choices=("strict", "loose"), default="strict",
                            help="calibration targets to check (loose: the demo-size test's)")
             s.add_argument("--jobs", type=int, default=2, help="runs at a time (one process each)")
+            s.add_argument("--gpus", default=None,
+                           help="run on these devices instead, one run per listed id (0,1,2,3) or cpu:N")
             s.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads per run")
             s.add_argument("--progress-every", type=float, default=15.0, help="seconds between progress lines")
             s.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
@@ -124,7 +128,14 @@ def main(argv=None):
     if args.command == "build":
         _build(args)
     elif args.command == "benchmark":
-        benchmark(args)
+        from sempt.config import ConfigError
+        try:
+            benchmark(args)
+        except KeyboardInterrupt:  # the pool has stopped every run and said so
+            return 130
+        except ConfigError as e:  # e.g. a --gpus list that names no device
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     elif args.command == "report":
         info = _build(args, log=lambda m: None)
         _report(args, info, _planner(args, info))

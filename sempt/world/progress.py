@@ -1,6 +1,7 @@
-"""Compact progress for the world study: one line per task start/end and, inside a training run, a line
-at most every ``every`` seconds with the run's epoch, its own ETA (from the engine's progress lines) and
-the study's ETA. Full logs stay in each run's ``log.txt``; the console gets only these lines."""
+"""Compact progress with ETAs, shared by the job pool (``sempt.sweep``) and so by the world study: one line per
+job start and end and, inside a training run, a line at most every ``every`` seconds with the run's epoch and its
+own ETA (from the engine's progress lines). Every line ends with ``done D / running R / left L``, the elapsed
+time and the ETA of the whole sweep. Full logs stay in files (each job's log, each run's ``log.txt``)."""
 import re
 import sys
 import time
@@ -29,19 +30,29 @@ def parse_epoch_line(line):
 
 
 class Progress:
-    """Tracks weighted work (a task's weight ~ its expected seconds) to give the study an ETA."""
+    """Tracks weighted work (a job's weight ~ its expected seconds) to give the sweep an ETA.
 
-    def __init__(self, total_weight, n_tasks, every=10.0, stream=None):
+    ``name`` prefixes every line (``[world 12:00:00]``), ``eta_name`` names the overall ETA ("study eta" for
+    the world study). ``skip`` takes a job out before it starts (already finished, or not runnable)."""
+
+    def __init__(self, total_weight, n_tasks, every=10.0, stream=None, name="world", eta_name="study eta"):
         self.total = float(total_weight)
         self.n_tasks = n_tasks
         self.done_weight = 0.0
         self.done_tasks = 0
+        self.failed_tasks = 0
         self.partial = {}  # task id -> fraction done of a running task
         self.weights = {}
         self.t0 = time.time()
         self.every = every
         self.last = {}
         self.stream = stream or sys.stdout
+        self.name, self.eta_name = name, eta_name
+
+    def counts(self):
+        """(done, running, left): finished (failed included), started and not finished, not started."""
+        running = len(self.partial)
+        return self.done_tasks, running, max(0, self.n_tasks - self.done_tasks - running)
 
     def _eta(self):
         el = time.time() - self.t0
@@ -53,14 +64,26 @@ class Progress:
     def _print(self, text):
         eta = self._eta()
         el = time.time() - self.t0
-        tail = f"elapsed {fmt_seconds(el)}" + (f", study eta {fmt_seconds(eta)}" if eta is not None else "")
-        print(f"[world {time.strftime('%H:%M:%S')}] {text} | {tail}", file=self.stream, flush=True)
+        done, running, left = self.counts()
+        failed = f" ({self.failed_tasks} failed)" if self.failed_tasks else ""
+        tail = (f"done {done}{failed} / running {running} / left {left}, elapsed {fmt_seconds(el)}"
+                + (f", {self.eta_name} {fmt_seconds(eta)}" if eta is not None else ""))
+        print(f"[{self.name} {time.strftime('%H:%M:%S')}] {text} | {tail}", file=self.stream, flush=True)
+
+    def note(self, text):
+        """A line of its own, with the counts and the ETA."""
+        self._print(text)
+
+    def skip(self, key, weight):
+        """Take a job that will not run (already finished, or blocked) out of the totals."""
+        self.total -= weight
+        self.n_tasks -= 1
 
     def start(self, key, weight, label):
         self.weights[key] = weight
         self.partial[key] = 0.0
         self.last[key] = time.time()
-        self._print(f"{self.done_tasks + 1}/{self.n_tasks} start {label}")
+        self._print(f"start {label}")
 
     def line(self, key, label, line):
         """Feed one output line of task ``key``; prints a compact line when a training run reports."""
@@ -78,4 +101,11 @@ class Progress:
         self.partial.pop(key, None)
         self.done_weight += self.weights.get(key, 0.0)
         self.done_tasks += 1
-        self._print(f"{self.done_tasks}/{self.n_tasks} done {label} in {fmt_seconds(seconds)}{note}")
+        self._print(f"done {label} in {fmt_seconds(seconds)}{note}")
+
+    def fail(self, key, label, seconds, rc, log):
+        self.partial.pop(key, None)
+        self.done_weight += self.weights.get(key, 0.0)
+        self.done_tasks += 1
+        self.failed_tasks += 1
+        self._print(f"FAILED {label} (exit {rc}) after {fmt_seconds(seconds)}; log: {log}")

@@ -6,7 +6,8 @@ Runs of ZeroshotCLIP, CoOp, KgCoOp and SemPT (defaults) go through the ordinary 
 ``<output>/methods`` (a normal output tree: ``python -m sempt.leaderboard <output>/methods`` reads it).
 The "zero-shot + attributes" row and SemPT's ablations run ``train.py`` in-process (the same arguments
 the scripts pass, one Python process per class split and seed, which saves ~4 s of imports per run),
-output in ``<output>/ablations/<variant>``.
+output in ``<output>/ablations/<variant>``. Every task runs on the shared job pool (``sempt.sweep``: ``--jobs``
+slots or one per device of ``--gpus``, logs in ``<output>/tasks/<task>.log``, progress with the study's ETA).
 
 Statistics (``summarise``): for a quantity measured on every (class split, seed) run, ``mean`` is the
 mean over all runs, ``seed_sd`` the within-split standard deviation over seeds (root mean of the
@@ -16,19 +17,17 @@ absolute value is larger than the larger seed sd and the larger split sd of the 
 of runs in which it has the same sign is given.
 """
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from sempt.fileio import mkdir_if_missing, write_json
+from sempt.fileio import atomic_write_text, mkdir_if_missing, write_json
 from sempt.results import read_run
+from sempt.sweep import Job, Pool, make_slots, thread_env  # noqa: F401 (thread_env: every run's environment)
 
-from .progress import Progress, fmt_seconds
+from .progress import fmt_seconds
 from .spec import NAME_KINDS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -175,57 +174,79 @@ class Planner:
 
     def tasks(self, env):
         """Script tasks for the main methods, one in-process task per (split, seed) for the rest."""
+        return self._script_tasks(env) + self._ablation_tasks()
+
+    def _train_weights(self):
+        return {m: 6 + 0.45 * e for m, e in self.epochs.items()}  # ~seconds on two quiet cores
+
+    def _script_tasks(self, env):
         tasks = []
-        train_w = {m: 6 + 0.45 * e for m, e in self.epochs.items()}  # ~seconds on two quiet cores
         for split in self.splits:
-            ds = dataset_of(split)
             for seed in self.seeds:
                 for v in self.variants:
-                    if v.inprocess:
-                        continue
-                    e = dict(env, OUTPUT=self.root(v))
-                    script = osp.join(REPO, "scripts", v.method)
-                    tag = f"{v.name} {ds} seed {seed}"
-                    extra = ["TRAINER.SEMPT.ATTRIBUTES_DIR", self.attributes_dir(v)] if v.method == "sempt" else []
-                    extra = extra + self.extra_opts
-                    if v.train_opts is not None:
-                        tasks.append(Task(f"{tag} train", f"{tag} train", "script", train_w[v.method], [],
-                                          ["bash", osp.join(script, "base2new_train.sh"), ds, str(seed), *extra], e,
-                                          outputs=[(run_dir(self.root(v), "train_base", split, seed, v.method,
-                                                            self.shots), False)]))
-                    for step, _ in self.steps(v):
-                        if step == "train_base":
-                            continue
-                        sub = step.split("_")[1]
-                        deps = [f"{tag} train"] if v.train_opts is not None else []
-                        tasks.append(Task(f"{tag} {step}", f"{tag} test ({sub})", "script", 7, deps,
-                                          ["bash", osp.join(script, "base2new_test.sh"), ds, str(seed), *extra],
-                                          dict(e, SUB=sub), outputs=[(run_dir(self.root(v), step, split, seed,
-                                                                              v.method, self.shots), True)]))
-        # SemPT's ablations after every main run; one in-process task per (split, seed, group of rows), so
-        # two of them can run side by side
-        groups = [("no training", lambda v: v.train_opts is None), ("BETA", lambda v: v.group == "BETA"),
-                  ("NUM_ATTRIBUTES, LAMBDA", lambda v: v.group in ("NUM_ATTRIBUTES", "LAMBDA")),
-                  ("noise", lambda v: v.group == "noise")]
-        for split in self.ablation_splits:
-            ds = dataset_of(split)
-            for seed in self.ablation_seeds:
-                for gname, member in groups:
-                    runs, weight, deps, outputs = [], 4.0, set(), []
-                    for v in self.variants:
-                        if not v.inprocess or not member(v):
-                            continue
-                        for step, opts in self.steps(v):
-                            runs.append((f"{v.name} {ds} seed {seed} {step}", self._argv(v, step, split, seed, opts)))
-                            outputs.append((run_dir(self.root(v), step, split, seed, v.method, self.shots),
-                                            step != "train_base"))
-                            weight += train_w[v.method] - 4 if step == "train_base" else 2
-                        if v.model_from:
-                            deps.add(f"{v.model_from} {ds} seed {seed} train")
-                    if runs:
-                        key = f"ablations ({gname}) {ds} seed {seed}"
-                        tasks.append(Task(key, key, "inprocess", weight, sorted(deps), runs=runs, outputs=outputs))
+                    if not v.inprocess:
+                        tasks += self._variant_script_tasks(v, split, seed, env)
         return tasks
+
+    def _variant_script_tasks(self, v, split, seed, env):
+        """A method's train task (when it trains) and its test tasks for one (split, seed), run by the scripts."""
+        ds = dataset_of(split)
+        e = dict(env, OUTPUT=self.root(v))
+        script = osp.join(REPO, "scripts", v.method)
+        tag = f"{v.name} {ds} seed {seed}"
+        extra = ["TRAINER.SEMPT.ATTRIBUTES_DIR", self.attributes_dir(v)] if v.method == "sempt" else []
+        extra = extra + self.extra_opts
+        trained = v.train_opts is not None
+        tasks = []
+        if trained:
+            train_dir = run_dir(self.root(v), "train_base", split, seed, v.method, self.shots)
+            tasks.append(Task(f"{tag} train", f"{tag} train", "script", self._train_weights()[v.method], [],
+                              ["bash", osp.join(script, "base2new_train.sh"), ds, str(seed), *extra], e,
+                              outputs=[(train_dir, False)]))
+        for step, _ in self.steps(v):
+            if step == "train_base":
+                continue
+            sub = step.split("_")[1]
+            tasks.append(Task(f"{tag} {step}", f"{tag} test ({sub})", "script", 7, [f"{tag} train"] if trained else [],
+                              ["bash", osp.join(script, "base2new_test.sh"), ds, str(seed), *extra], dict(e, SUB=sub),
+                              outputs=[(run_dir(self.root(v), step, split, seed, v.method, self.shots), True)]))
+        return tasks
+
+    def _ablation_tasks(self):
+        """SemPT's ablations after every main run; one in-process task per (split, seed, group of rows), so two
+        of them can run side by side."""
+        tasks = []
+        for split in self.ablation_splits:
+            for seed in self.ablation_seeds:
+                for gname, member in ABLATION_TASK_GROUPS:
+                    task = self._ablation_task(gname, member, split, seed)
+                    if task is not None:
+                        tasks.append(task)
+        return tasks
+
+    def _ablation_task(self, gname, member, split, seed):
+        ds = dataset_of(split)
+        train_w = self._train_weights()
+        runs, weight, deps, outputs = [], 4.0, set(), []
+        for v in self.variants:
+            if not v.inprocess or not member(v):
+                continue
+            for step, opts in self.steps(v):
+                runs.append((f"{v.name} {ds} seed {seed} {step}", self._argv(v, step, split, seed, opts)))
+                outputs.append((run_dir(self.root(v), step, split, seed, v.method, self.shots), step != "train_base"))
+                weight += train_w[v.method] - 4 if step == "train_base" else 2
+            if v.model_from:
+                deps.add(f"{v.model_from} {ds} seed {seed} train")
+        if not runs:
+            return None
+        key = f"ablations ({gname}) {ds} seed {seed}"
+        return Task(key, key, "inprocess", weight, sorted(deps), runs=runs, outputs=outputs)
+
+
+# the in-process tasks' groups of ablation rows (one task per group, split and seed)
+ABLATION_TASK_GROUPS = [("no training", lambda v: v.train_opts is None), ("BETA", lambda v: v.group == "BETA"),
+                        ("NUM_ATTRIBUTES, LAMBDA", lambda v: v.group in ("NUM_ATTRIBUTES", "LAMBDA")),
+                        ("noise", lambda v: v.group == "noise")]
 
 
 def _config_epochs():
@@ -238,92 +259,33 @@ def _config_epochs():
 
 
 # --- running --------------------------------------------------------------------------------------------
-def thread_env(threads):
-    """Environment of every run: a fixed thread count and OpenMP threads that sleep instead of spinning
-    when idle (spinning threads of one run steal the cores of another on a shared machine)."""
-    t = str(threads)
-    return {"OMP_NUM_THREADS": t, "MKL_NUM_THREADS": t, "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false",
-            "PYTHONUNBUFFERED": "1"}  # progress lines stream through the pipe as they are printed
+def _job(task, env, log_dir):
+    """The shared pool's job for a task: a script call, or the in-process worker on the task's spec file."""
+    if task.kind == "script":
+        cmd, job_env = task.cmd, task.env
+    else:
+        spec = osp.join(log_dir, f"{task.key.replace(' ', '_')}.json")
+        write_json({"runs": task.runs}, spec)
+        cmd, job_env = [sys.executable, "-m", "sempt.world", "_inprocess", spec], env
+    return Job(task.key, cmd, env=job_env, weight=task.weight, deps=list(task.deps), label=task.label, cwd=REPO,
+               finished=task.finished)
 
 
-def execute(tasks, env, jobs=1, every=10.0, log_dir=None):
-    """Run ``tasks`` respecting their dependencies, ``jobs`` at a time, streaming compact progress."""
-    import selectors
-    prog = Progress(sum(t.weight for t in tasks), len(tasks), every=every)
-    pending = list(tasks)
-    done, running = set(), {}
-    sel = selectors.DefaultSelector()
-    mkdir_if_missing(log_dir) if log_dir else None
-    failures, skipped = [], []
-    import resource
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu0 = ru0.ru_utime + ru0.ru_stime
-
-    def launch(t):
-        if t.finished():  # what the scripts would find too, without starting a process per run
-            done.add(t.key)
-            prog.total -= t.weight
-            prog.n_tasks -= 1
-            skipped.append(t.key)
-            return
-        if t.kind == "script":
-            cmd, e = t.cmd, t.env
-        else:
-            spec = osp.join(log_dir, f"{t.key.replace(' ', '_')}.json")
-            write_json({"runs": t.runs}, spec)
-            cmd, e = [sys.executable, "-m", "sempt.world", "_inprocess", spec], env
-        proc = subprocess.Popen(cmd, cwd=REPO, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                bufsize=1)
-        running[t.key] = (t, proc, time.time(), [])
-        sel.register(proc.stdout, selectors.EVENT_READ, t.key)
-        prog.start(t.key, t.weight, t.label)
-
-    while pending or running:
-        while len(running) < jobs:
-            ready = next((t for t in pending if all(d in done for d in t.deps)), None)
-            if ready is None:
-                break
-            pending.remove(ready)
-            launch(ready)
-        if not running and not pending:
-            break
-        if not running:
-            missing = {d for t in pending for d in t.deps if d not in done}
-            if any(all(d in done for d in t.deps) for t in pending):
-                continue
-            raise SystemExit(f"[world] cannot run {len(pending)} tasks: missing {sorted(missing)[:3]}")
-        for sk, _ in sel.select(timeout=1.0):
-            key = sk.data
-            t, proc, t0, tail = running[key]
-            line = proc.stdout.readline()
-            if line:
-                tail.append(line)
-                del tail[:-200]
-                label = t.label
-                if line.startswith("@@run "):
-                    label = line[6:].strip()
-                    running[key] = (t, proc, t0, tail)
-                    t.current = label
-                prog.line(key, getattr(t, "current", t.label), line)
-                continue
-            sel.unregister(proc.stdout)
-            rc = proc.wait()
-            del running[key]
-            if rc != 0:
-                failures.append(t.label)
-                print("".join(tail[-40:]), flush=True)
-                raise SystemExit(f"[world] failed: {t.label} (exit {rc}); its log is in the run folder")
-            done.add(key)
-            prog.finish(key, t.label, time.time() - t0)
-    if skipped:
-        print(f"[world] {len(skipped)} task(s) already finished (skipped)", flush=True)
-    import resource
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = ru.ru_utime + ru.ru_stime - cpu0
-    wall = time.time() - prog.t0
-    print(f"[world] runs: {fmt_seconds(wall)} wall, {fmt_seconds(cpu)} CPU in the runs ({cpu / max(wall, 1e-9):.2f} cores "
-          f"busy on average; load average now {os.getloadavg()[0]:.1f})", flush=True)
-    return wall
+def execute(tasks, env, jobs=1, every=10.0, log_dir=None, threads=1, gpus=None):
+    """Run ``tasks`` on the shared job pool (``sempt.sweep``) respecting their dependencies, ``jobs`` at a time
+    (or one per device of ``gpus``), ``threads`` threads each, with compact progress; each task's output goes
+    to ``<log_dir>/<task>.log``. Returns the wall time; stops with the failed tasks and their logs named after
+    every other task has run."""
+    log_dir = osp.abspath(log_dir or osp.join(REPO, "output", "world", "tasks"))
+    mkdir_if_missing(log_dir)
+    slots = make_slots(gpus=gpus, jobs=None if gpus else jobs, threads=threads)
+    pool = Pool(slots, log_dir, every=every, name="world", eta_name="study eta", cwd=REPO)
+    out = pool.run([_job(t, env, log_dir) for t in tasks])
+    if not out.ok:
+        failed = [f"{name} (exit {rc}; log {path})" for name, rc, path in out.failed]
+        raise SystemExit(f"[world] {len(out.failed)} task(s) failed: {'; '.join(failed)}"
+                         + (f"; {len(out.blocked)} not run" if out.blocked else ""))
+    return out.wall
 
 
 def run_inprocess(spec_path):
@@ -496,70 +458,109 @@ def _table(headers, rows):
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def report(planner, results, categories, out_dir, level="strict", seconds=None):
-    """Markdown of the study; also writes ``study.md``, ``study.json``, ``base_novel.png``, ``world.png``."""
-    from .figures import base_novel_figure, world_figure
-    S = lambda name, key: summarise(metric(results.get(name, {}), key))  # noqa: E731
-    lines = []
-    n_split, n_seed = len(planner.splits), len(planner.seeds)
-    lines.append(f"Cells: mean ± seed sd [split sd] over {n_split} class split(s) x {n_seed} seed(s) "
-                 f"(seed sd: within-split sd over seeds; split sd: sd of the split means). HM: of the mean Base "
-                 "and Novel, as papers report; 'HM per run': mean ± seed sd [split sd] of each run's HM.\n")
-    rows = []
-    names = [n for n in MAIN if results.get(n)] + (["zero-shot + attributes"] if results.get("zero-shot + attributes")
+def _row_names(results):
+    return [n for n in MAIN if results.get(n)] + (["zero-shot + attributes"] if results.get("zero-shot + attributes")
                                                    else [])
+
+
+def _calibration_rows_present(results):
+    return bool(results.get("ZeroshotCLIP") and results.get("CoOp") and results.get("KgCoOp"))
+
+
+def _summary_of(results, name, key):
+    return summarise(metric(results.get(name, {}), key))
+
+
+def _method_sections(planner, results):
+    lines = [f"Cells: mean ± seed sd [split sd] over {len(planner.splits)} class split(s) x {len(planner.seeds)} "
+             f"seed(s) (seed sd: within-split sd over seeds; split sd: sd of the split means). HM: of the mean Base "
+             "and Novel, as papers report; 'HM per run': mean ± seed sd [split sd] of each run's HM.\n"]
+    names = _row_names(results)
+    rows = []
     for name in names:
-        r = results[name]
+        S = lambda key: _summary_of(results, name, key)  # noqa: E731
         rows.append([name + (" (no training)" if name in ("ZeroshotCLIP", "zero-shot + attributes") else ""),
-                     fmt_cell(S(name, "base")), fmt_cell(S(name, "novel")), f"{hm_of_means(r):.2f}",
-                     fmt_cell(S(name, "hm")), str(len(r))])
+                     fmt_cell(S("base")), fmt_cell(S("novel")), f"{hm_of_means(results[name]):.2f}",
+                     fmt_cell(S("hm")), str(len(results[name]))])
     lines.append("### Base-to-novel\n")
     lines.append(_table(["method", "Base", "Novel", "HM", "HM per run", "runs"], rows))
     lines.append("\n### Novel accuracy by name kind\n")
     lines.append(_table(["method", "descriptive", "known", "unknown"],
-                        [[n] + [fmt_cell(S(n, k)) for k in NAME_KINDS] for n in names]))
-    zs = results.get("ZeroshotCLIP")
-    if zs and results.get("CoOp") and results.get("KgCoOp"):
-        lines.append(f"\n### Calibration targets ({level}; decided on zero-shot, CoOp and KgCoOp only)\n")
-        checks = check_targets(results, level)
-        lines.append(_table(["target", "measured", "holds"], [[a, b, "yes" if ok else "NO"] for a, b, ok in checks]))
-    lines.append("\n### Differences (paired by split and seed)\n")
-    pairs = [("CoOp", "ZeroshotCLIP"), ("KgCoOp", "ZeroshotCLIP"), ("KgCoOp", "CoOp"), ("SemPT", "ZeroshotCLIP"),
-             ("SemPT", "CoOp"), ("SemPT", "KgCoOp"), ("zero-shot + attributes", "ZeroshotCLIP")]
+                        [[n] + [fmt_cell(_summary_of(results, n, k)) for k in NAME_KINDS] for n in names]))
+    return lines
+
+
+def _targets_section(results, level):
+    if not _calibration_rows_present(results):
+        return []
+    checks = check_targets(results, level)
+    return [f"\n### Calibration targets ({level}; decided on zero-shot, CoOp and KgCoOp only)\n",
+            _table(["target", "measured", "holds"], [[a, b, "yes" if ok else "NO"] for a, b, ok in checks])]
+
+
+DIFFERENCE_PAIRS = [("CoOp", "ZeroshotCLIP"), ("KgCoOp", "ZeroshotCLIP"), ("KgCoOp", "CoOp"), ("SemPT", "ZeroshotCLIP"),
+                    ("SemPT", "CoOp"), ("SemPT", "KgCoOp"), ("zero-shot + attributes", "ZeroshotCLIP")]
+
+
+def _differences_section(results):
     drows = []
-    for a, b in pairs:
-        if results.get(a) and results.get(b):
-            for key in ("base", "novel", "hm"):
-                # a row run on fewer splits or seeds (zero-shot + attributes) borrows the other row's spreads
-                ref = summarise(metric(results[b], key))
-                drows.append([f"{a} - {b}", key.capitalize() if key != "hm" else "HM",
-                              fmt_diff(difference(results[a], results[b], key, ref))])
-    lines.append(_table(["difference", "metric", "Δ (spread; verdict; sign consistency)"], drows))
+    for a, b in DIFFERENCE_PAIRS:
+        if not (results.get(a) and results.get(b)):
+            continue
+        for key in ("base", "novel", "hm"):
+            # a row run on fewer splits or seeds (zero-shot + attributes) borrows the other row's spreads
+            ref = summarise(metric(results[b], key))
+            drows.append([f"{a} - {b}", key.capitalize() if key != "hm" else "HM",
+                          fmt_diff(difference(results[a], results[b], key, ref))])
+    return ["\n### Differences (paired by split and seed)\n",
+            _table(["difference", "metric", "Δ (spread; verdict; sign consistency)"], drows)]
+
+
+def _ablations_section(planner, results):
     ablation_rows = _ablation_rows(planner, results)
-    if ablation_rows:
-        lines.append(f"\n### SemPT ablations (class split(s) {' '.join(map(str, planner.ablation_splits))}, seed(s) "
-                     f"{' '.join(map(str, planner.ablation_seeds))}; Δ vs SemPT's defaults (*) in the same runs; where "
-                     "these runs cannot measure a spread, the seed/split sd of all SemPT runs stands in)\n")
-        lines.append(_table(["ablation", "setting", "Base", "Novel", "HM", "Δ Novel vs default", "Δ HM vs default"],
-                            ablation_rows))
-    mkdir_if_missing(out_dir)
-    points = [(n, S(n, "base"), S(n, "novel")) for n in names]
+    if not ablation_rows:
+        return []
+    return [f"\n### SemPT ablations (class split(s) {' '.join(map(str, planner.ablation_splits))}, seed(s) "
+            f"{' '.join(map(str, planner.ablation_seeds))}; Δ vs SemPT's defaults (*) in the same runs; where "
+            "these runs cannot measure a spread, the seed/split sd of all SemPT runs stands in)\n",
+            _table(["ablation", "setting", "Base", "Novel", "HM", "Δ Novel vs default", "Δ HM vs default"],
+                   ablation_rows)]
+
+
+def _figures(results, categories, out_dir):
+    """(Base vs Novel figure, world figure) paths, written into ``out_dir``."""
+    from .figures import base_novel_figure, world_figure
+    from .spec import WorldSpec
+    points = [(n, _summary_of(results, n, "base"), _summary_of(results, n, "novel")) for n in _row_names(results)]
     png = base_novel_figure(points, osp.join(out_dir, "base_novel.png"))
     base_names = set(categories["splits"]["0"][:len(categories["splits"]["0"]) // 2])
-    from .spec import WorldSpec
     wpng = world_figure(WorldSpec(**categories["world"]), osp.join(out_dir, "world.png"), base_names=base_names)
+    return png, wpng
+
+
+def _study_json(planner, results, seconds):
+    calibrated = _calibration_rows_present(results)
+    return {"splits": planner.splits, "seeds": planner.seeds, "ablation_seeds": planner.ablation_seeds,
+            "results": {n: {f"{k[0]}/{k[1]}": r for k, r in rows_.items()} for n, rows_ in results.items()},
+            "summary": {n: {k: _summary_of(results, n, k) for k in ("base", "novel", "hm") + NAME_KINDS}
+                        for n in results},
+            "targets": {lvl: [[a, b, bool(ok)] for a, b, ok in check_targets(results, lvl)] for lvl in TARGETS}
+            if calibrated else None,
+            "seconds": seconds}
+
+
+def report(planner, results, categories, out_dir, level="strict", seconds=None):
+    """Markdown of the study; also writes ``study.md``, ``study.json``, ``base_novel.png``, ``world.png``."""
+    lines = (_method_sections(planner, results) + _targets_section(results, level) + _differences_section(results)
+             + _ablations_section(planner, results))
+    mkdir_if_missing(out_dir)
+    png, wpng = _figures(results, categories, out_dir)
     lines.append(f"\nFigures: {png} (Base vs Novel), {wpng} (the world).")
     if seconds is not None:
         lines.append(f"Study time: {fmt_seconds(seconds)}.")
     text = "\n".join(lines) + "\n"
-    with open(osp.join(out_dir, "study.md"), "w") as f:
-        f.write(text)
-    write_json({"splits": planner.splits, "seeds": planner.seeds, "ablation_seeds": planner.ablation_seeds,
-                "results": {n: {f"{k[0]}/{k[1]}": r for k, r in rows_.items()} for n, rows_ in results.items()},
-                "summary": {n: {k: S(n, k) for k in ("base", "novel", "hm") + NAME_KINDS} for n in results},
-                "targets": {lvl: [[a, b, bool(ok)] for a, b, ok in check_targets(results, lvl)]
-                            for lvl in TARGETS} if zs and results.get("CoOp") and results.get("KgCoOp") else None,
-                "seconds": seconds}, osp.join(out_dir, "study.json"))
+    atomic_write_text(text, osp.join(out_dir, "study.md"))
+    write_json(_study_json(planner, results, seconds), osp.join(out_dir, "study.json"))
     return text
 
 
