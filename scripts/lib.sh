@@ -6,6 +6,8 @@
 #   OUTPUT    output root (default: <repo>/output)
 #   BACKBONE  CLIP name or checkpoint path overriding the config's MODEL.BACKBONE.NAME
 #   PYTHON    interpreter (default: <repo>/.venv/bin/python if present, else python3)
+#   NPROC     processes per run (default 1): N > 1 runs `torchrun --standalone --nproc_per_node N train.py`
+#             (one process per GPU; gloo on CPU); the configured batch size stays the global batch
 # Trailing arguments of a script (KEY VALUE ...) are passed to train.py as config options.
 set -euo pipefail
 
@@ -38,11 +40,20 @@ backbone_opts() {  # options that override the backbone when BACKBONE is set
     if [ -n "${BACKBONE:-}" ]; then echo "MODEL.BACKBONE.NAME" "$BACKBONE"; fi
 }
 
-train_py() { (cd "$SEMPT_ROOT" && "$PYTHON" train.py "$@"); }
+NPROC="${NPROC:-1}"
+[[ "$NPROC" =~ ^[1-9][0-9]*$ ]] || die "NPROC=$NPROC is not a positive whole number (processes per run, e.g. NPROC=4 for 4 GPUs)"
 
-cfg_value() {  # cfg_value KEY train.py-arguments... -> the value KEY takes in that run's config
+train_py() {  # python train.py ARGS, or with NPROC > 1 the same under torchrun (the interpreter's own)
+    if [ "$NPROC" -gt 1 ]; then
+        (cd "$SEMPT_ROOT" && "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node "$NPROC" train.py "$@")
+    else
+        (cd "$SEMPT_ROOT" && "$PYTHON" train.py "$@")
+    fi
+}
+
+cfg_value() {  # cfg_value KEY train.py-arguments... -> the value KEY takes in that run's config (one process)
     local key="$1"; shift
-    train_py --print-config-key "$key" "$@"
+    (cd "$SEMPT_ROOT" && "$PYTHON" train.py --print-config-key "$key" "$@")
 }
 
 run_unless_finished() {  # run_unless_finished DIR train.py-arguments...

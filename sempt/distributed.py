@@ -81,13 +81,15 @@ def init_from_env(use_cuda=True, engine="builtin"):
         raise ConfigError(f"WORLD_SIZE={n} but {', '.join(missing)} not set: start distributed runs with "
                           "torchrun --nproc_per_node N train.py ...")
     cuda = bool(use_cuda) and torch.cuda.is_available()
-    if cuda:
-        local = int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))
-        if local >= torch.cuda.device_count():
-            raise ConfigError(f"LOCAL_RANK {local} but only {torch.cuda.device_count()} GPU(s) are visible: use "
-                              "--nproc_per_node at most the number of GPUs (or set USE_CUDA False for CPU)")
-        torch.cuda.set_device(local)
-    dist.init_process_group(backend="nccl" if cuda else "gloo")
+    if not cuda:
+        dist.init_process_group(backend="gloo")
+        return True
+    local = int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))
+    if local >= torch.cuda.device_count():
+        raise ConfigError(f"LOCAL_RANK {local} but only {torch.cuda.device_count()} GPU(s) are visible: use "
+                          "--nproc_per_node at most the number of GPUs (or USE_CUDA False to run on the CPU)")
+    torch.cuda.set_device(local)
+    dist.init_process_group(backend="nccl", device_id=torch.device("cuda", local))
     return True
 
 

@@ -3,6 +3,12 @@
 Train transforms are taken from ``INPUT.TRANSFORMS`` in Dassl's order (no resize before a random
 (resized) crop); test transforms resize the short side to ``max(INPUT.SIZE)``, center-crop and
 normalise. ``drop_last`` applies only to training loaders that hold at least one full batch.
+
+Under ``torchrun`` with N > 1 processes (``sempt.distributed``) the loaders change, and only then: a training
+loader draws the *global* batches exactly as the single-process loader would (same sampler, same random draws,
+the permutation's seed taken from rank 0) and gives process r the slice ``[r*B/N, (r+1)*B/N)`` of each; an
+evaluation loader gives process r the samples r, r+N, r+2N, ... (``ShardSampler``), which the trainer gathers
+back into the original order.
 """
 import torch
 import torchvision.transforms as T
@@ -10,10 +16,13 @@ from tabulate import tabulate
 from torch.utils.data import Dataset as TorchDataset
 from torchvision.transforms import InterpolationMode
 
+from sempt import distributed
+
 from .datasets import build_dataset
 from .utils import read_image
 
-__all__ = ["DataManager", "DatasetWrapper", "build_transform", "build_data_loader", "INTERPOLATION_MODES"]
+__all__ = ["DataManager", "DatasetWrapper", "build_transform", "build_data_loader", "INTERPOLATION_MODES",
+           "RankShareBatchSampler", "SharedSeedRandomSampler", "ShardSampler", "build_distributed_loader"]
 
 INTERPOLATION_MODES = {
     "bilinear": InterpolationMode.BILINEAR,
@@ -122,10 +131,86 @@ class DatasetWrapper(TorchDataset):
         return output
 
 
+class SharedSeedRandomSampler(torch.utils.data.RandomSampler):
+    """``RandomSampler`` whose permutation seed is rank 0's: each process makes the same global-RNG draw a
+    ``RandomSampler`` makes (so rank 0's random stream is the single-process one), then every process uses the
+    value rank 0 drew. Processes whose augmentations drew different numbers still agree on the batches."""
+
+    def __iter__(self):
+        seed = int(torch.empty((), dtype=torch.int64).random_().item())  # RandomSampler's own draw
+        seed = distributed.broadcast_object(seed)
+        self.generator = torch.Generator()
+        self.generator.manual_seed(seed)
+        try:
+            yield from super().__iter__()
+        finally:
+            self.generator = None
+
+
+class RankShareBatchSampler(torch.utils.data.Sampler):
+    """Process ``rank``'s contiguous share of every batch of ``batch_sampler`` (the global batches)."""
+
+    def __init__(self, batch_sampler, rank, world_size):
+        self.batch_sampler, self.rank, self.world_size = batch_sampler, rank, world_size
+
+    def __iter__(self):
+        for batch in self.batch_sampler:
+            if len(batch) < self.world_size:
+                from sempt.config import ConfigError
+                raise ConfigError(f"A training batch of {len(batch)} image(s) cannot be shared by {self.world_size} "
+                                  "processes (the training set is smaller than the batch and than the number of "
+                                  "processes): use fewer processes (--nproc_per_node) or more shots")
+            start, stop = distributed.share_bounds(len(batch), self.rank, self.world_size)
+            yield batch[start:stop]
+
+    def __len__(self):
+        return len(self.batch_sampler)
+
+
+class ShardSampler(torch.utils.data.Sampler):
+    """The fixed list of dataset indices one process evaluates (``shard_indices``), in order."""
+
+    def __init__(self, shard_indices):
+        self.shard_indices = list(shard_indices)
+
+    def __iter__(self):
+        return iter(self.shard_indices)
+
+    def __len__(self):
+        return len(self.shard_indices)
+
+
+def build_distributed_loader(cfg, sampler_type, data_source, batch_size, tfm, is_train, dataset_wrapper, rank,
+                             world_size):
+    """The loader of process ``rank`` of ``world_size``: training, its share of the single-process run's global
+    batches of ``batch_size``; evaluation, every ``world_size``-th sample from ``rank`` (no sample twice, none
+    padded), ``batch_size`` per process."""
+    dataset = (dataset_wrapper or DatasetWrapper)(cfg, data_source, transform=tfm, is_train=is_train)
+    common = dict(num_workers=cfg.DATALOADER.NUM_WORKERS, pin_memory=torch.cuda.is_available() and cfg.USE_CUDA,
+                  persistent_workers=False)
+    if not is_train:
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, drop_last=False,
+                                           sampler=ShardSampler(range(rank, len(data_source), world_size)), **common)
+    distributed.per_process_batch(batch_size, n=world_size)
+    if sampler_type == "RandomSampler":
+        sampler = SharedSeedRandomSampler(data_source)
+    elif sampler_type == "SequentialSampler":
+        sampler = torch.utils.data.SequentialSampler(data_source)
+    else:
+        raise ValueError(f"Sampler {sampler_type!r} is not in the built-in engine (RandomSampler, "
+                         "SequentialSampler); install Dassl and set SEMPT_ENGINE=dassl to use it")
+    global_batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=len(data_source) >= batch_size)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=RankShareBatchSampler(global_batches, rank, world_size),
+                                       **common)
+
+
 def build_data_loader(cfg, sampler_type="SequentialSampler", data_source=None, batch_size=64, n_domain=0,
                       n_ins=2, tfm=None, is_train=True, dataset_wrapper=None):
     if not data_source:
         raise ValueError("Cannot build a data loader over an empty split")
+    if distributed.is_distributed():  # torchrun, N > 1: a single process never takes this path
+        return build_distributed_loader(cfg, sampler_type, data_source, batch_size, tfm, is_train, dataset_wrapper,
+                                        distributed.rank(), distributed.world_size())
     if sampler_type == "RandomSampler":
         sampler = torch.utils.data.RandomSampler(data_source)
     elif sampler_type == "SequentialSampler":

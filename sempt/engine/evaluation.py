@@ -5,6 +5,8 @@ from collections import OrderedDict, defaultdict
 import numpy as np
 import torch
 
+from sempt import distributed
+
 from .registry import Registry
 
 __all__ = ["EVALUATOR_REGISTRY", "build_evaluator", "Classification", "macro_f1_score"]
@@ -59,6 +61,39 @@ class Classification:
             for label, ok in zip(gt.tolist(), matches.tolist()):
                 self._per_class_res[label].append(int(ok))
 
+    def gather(self, shard_indices, total):
+        """Distributed evaluation: this process saw the dataset samples ``shard_indices`` (in that order); collect
+        every process's labels and predictions so that each process's evaluator holds exactly what a single
+        process evaluating the whole split in order would hold. Without a process group: nothing to do."""
+        if not distributed.is_distributed():
+            return
+        shard = (list(shard_indices), list(self._y_true), list(self._y_pred))
+        self.load_shards(distributed.all_gather_objects(shard), total)
+
+    def load_shards(self, shards, total):
+        """Replace the state by the union of ``shards`` (``(indices, y_true, y_pred)`` per process) restored to
+        dataset order; every index in ``range(total)`` must occur exactly once."""
+        y_true, y_pred = [None] * total, [None] * total
+        seen = 0
+        for indices, true, pred in shards:
+            if not (len(indices) == len(true) == len(pred)):
+                raise RuntimeError(f"A process evaluated {len(true)} samples but was given {len(indices)}: the "
+                                   "evaluation loader and its shard disagree")
+            for i, t, p in zip(indices, true, pred):
+                if not 0 <= i < total or y_true[i] is not None:
+                    raise RuntimeError(f"Sample {i} was evaluated twice or lies outside the split of {total}")
+                y_true[i], y_pred[i] = t, p
+                seen += 1
+        if seen != total:
+            raise RuntimeError(f"The processes evaluated {seen} of the split's {total} samples")
+        self.reset()
+        self._y_true, self._y_pred = y_true, y_pred
+        self._total = total
+        for t, p in zip(y_true, y_pred):
+            self._correct += int(t == p)
+            if self._per_class:
+                self._per_class_res[t].append(int(t == p))
+
     def evaluate(self):
         if self._total == 0:
             raise RuntimeError("The evaluator saw no sample: the evaluated split is empty")
@@ -88,7 +123,7 @@ class Classification:
                       f"correct: {sum(res):,}\tacc: {acc_c:.1f}%")
             results["perclass_accuracy"] = float(np.mean(accs))
             print(f"* average: {results['perclass_accuracy']:.1f}%")
-        if self.cfg.TEST.COMPUTE_CMAT:
+        if self.cfg.TEST.COMPUTE_CMAT and distributed.is_main_process():
             labels = np.unique(np.concatenate([self._y_true, self._y_pred]))
             index = {lab: i for i, lab in enumerate(labels)}
             cmat = np.zeros((len(labels), len(labels)))

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from sempt import distributed
 from sempt.checkpoint import checkpoint_path, load_checkpoint, resume_from_checkpoint, save_checkpoint
 
 from .data_manager import DataManager
@@ -59,7 +60,11 @@ class TrainerBase:
 
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
         """Dassl's layout and keys; a trainer adds to it through ``checkpoint_state(name)`` (what is saved of
-        a model, default its whole state dict) and ``checkpoint_extras()`` (more entries, default none)."""
+        a model, default its whole state dict) and ``checkpoint_extras()`` (more entries, default none).
+        In a distributed run only rank 0 writes; every process waits until the files are there."""
+        if not distributed.is_main_process():
+            distributed.barrier()
+            return
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
             state = {
@@ -71,6 +76,7 @@ class TrainerBase:
             }
             state.update(self.checkpoint_extras())
             save_checkpoint(state, osp.join(directory, name), is_best=is_best, model_name=model_name)
+        distributed.barrier()
 
     def checkpoint_state(self, name):
         return self._models[name].state_dict()
@@ -192,6 +198,9 @@ class TrainerBase:
     def model_backward(self, loss):
         self.detect_anomaly(loss)
         loss.backward()
+        if distributed.is_distributed():  # the mean over the processes, weighted by their share of the batch
+            distributed.all_reduce_grads(distributed.optimizer_parameters(self._optims.values()),
+                                         getattr(self, "batch_share", 1))
 
     def model_update(self, names=None):
         for name in self.get_model_names(names):
@@ -210,7 +219,11 @@ class SimpleTrainer(TrainerBase):
     def __init__(self, cfg):
         super().__init__()
         self.check_cfg(cfg)
-        self.device = torch.device("cuda" if torch.cuda.is_available() and cfg.USE_CUDA else "cpu")
+        use_cuda = torch.cuda.is_available() and cfg.USE_CUDA
+        if use_cuda and distributed.is_distributed():
+            self.device = torch.device("cuda", distributed.local_rank())  # torchrun: process r on GPU LOCAL_RANK
+        else:
+            self.device = torch.device("cuda" if use_cuda else "cpu")
         self.start_epoch = self.epoch = 0
         self.max_epoch = cfg.OPTIM.MAX_EPOCH
         self.output_dir = cfg.OUTPUT_DIR
@@ -219,6 +232,13 @@ class SimpleTrainer(TrainerBase):
         self.build_model()
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
         self.best_result = -np.inf
+        if distributed.is_distributed():
+            # every process starts from rank 0's prompts (equal already with a shared seed; now guaranteed);
+            # the seed that makes the other processes' augmentations their own (run_epoch)
+            distributed.broadcast_parameters(distributed.optimizer_parameters(self._optims.values()))
+            self.dist_seed = distributed.broadcast_object(torch.initial_seed())
+            if not distributed.is_main_process():
+                self.init_writer = lambda log_dir: None  # tensorboard events come from rank 0 only
 
     def check_cfg(self, cfg):
         pass
@@ -297,9 +317,12 @@ class SimpleTrainer(TrainerBase):
         else:
             split, loader = "test", self.test_loader
         print(f"Evaluate on the *{split}* set")
-        for batch in tqdm(loader, desc=f"eval {split}", dynamic_ncols=True, mininterval=2.0):
+        main = distributed.is_main_process()
+        for batch in tqdm(loader, desc=f"eval {split}", dynamic_ncols=True, mininterval=2.0, disable=not main):
             input, label = self.parse_batch_test(batch)
             self.evaluator.process(self.model_inference(input), label)
+        if distributed.is_distributed():  # each process saw its shard: gather them, in the split's order
+            self.evaluator.gather(loader.sampler.shard_indices, len(loader.dataset))
         results = self.evaluator.evaluate()
         for k, v in results.items():
             self.write_scalar(f"{split}/{k}", v, self.epoch)
@@ -323,10 +346,21 @@ class TrainerX(SimpleTrainer):
         self.set_model_mode("train")
         losses, batch_time, data_time = MetricMeter(), AverageMeter(), AverageMeter()
         self.num_batches = len(self.train_loader_x)
+        dist = distributed.is_distributed()
+        if dist and not distributed.is_main_process():
+            # rank 0 keeps the single-process random stream; the others draw their augmentations from a
+            # stream of their own, fixed by (seed, epoch, rank) so that a resumed run repeats it (the batch
+            # order never depends on it: its seed comes from rank 0)
+            key = np.random.SeedSequence([self.dist_seed, self.epoch, distributed.rank()])
+            torch.manual_seed(int(key.generate_state(1, np.uint64)[0] >> np.uint64(1)))
         end = time.time()
         for self.batch_idx, batch in enumerate(self.train_loader_x):
             data_time.update(time.time() - end)
+            if dist:
+                self.batch_share = len(batch["label"])  # this process's part of the global batch
             loss_summary = self.forward_backward(batch)
+            if dist:  # the progress line reports the whole global batch
+                loss_summary = distributed.average_scalars(loss_summary, self.batch_share)
             batch_time.update(time.time() - end)
             losses.update(loss_summary)
             meet_freq = (self.batch_idx + 1) % self.cfg.TRAIN.PRINT_FREQ == 0
