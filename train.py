@@ -6,8 +6,12 @@
         --output-dir output/... [KEY VALUE ...]
 
 Add ``--eval-only --model-dir DIR --load-epoch E`` to evaluate a trained model.
+
+On N processes (GPUs, or CPU with gloo): ``torchrun --nproc_per_node N train.py ...``, the same arguments;
+DATALOADER.TRAIN_X.BATCH_SIZE stays the global batch (N must divide it). Rank 0 writes everything.
 """
 import argparse
+import os
 import sys
 
 import torch
@@ -18,11 +22,12 @@ from sempt.backend import (DATASET_REGISTRY, ENGINE, TRAINER_REGISTRY, build_tra
                            set_random_seed, setup_logger)
 from sempt.checkpoint import CheckpointError
 from sempt.clip_loader import CLIPLoadError
-from sempt.config import ConfigError, build_cfg
+from sempt import distributed
+from sempt.config import ConfigError, build_cfg, flat_config
 from sempt.attributes import AttributeFileError
 from sempt.data.coop import DatasetError
 from sempt.results import rotate_results
-from sempt.run_folder import RunLock, finished_run, prepare_output_dir
+from sempt.run_folder import RunLock, finished_run, prepare_output_dir, save_run_config
 from sempt.engine.registry import check_availability
 
 USER_ERRORS = (ConfigError, DatasetError, CLIPLoadError, CheckpointError, AttributeFileError, FileNotFoundError)
@@ -70,20 +75,33 @@ def print_args(args, cfg):
     print(cfg)
 
 
-def main(args):
-    cfg = setup_cfg(args)
-    if args.print_config_key:
-        node = cfg
-        for part in args.print_config_key.split("."):
-            if part not in node:
-                raise ConfigError(f"--print-config-key: no config key {args.print_config_key}")
-            node = node[part]
-        print(node)
-        return
-    if args.skip_if_finished and finished_run(cfg, args.eval_only):
-        print(f"Finished run found at {cfg.OUTPUT_DIR} (same configuration): skipping. Delete the folder to run "
-              "it again")
-        return
+def prepare_output(output_dir):
+    """Create and lock the output folder, start ``log.txt`` and move a stale ``results.json`` aside (rank 0)."""
+    prepare_output_dir(output_dir)
+    RunLock(output_dir).acquire()  # held until this process ends
+    setup_logger(output_dir)
+    rotate_results(output_dir)  # a previous run's results.json must not pass for this run's
+
+
+def print_config_key(cfg, key):
+    node = cfg
+    for part in key.split("."):
+        if part not in node:
+            raise ConfigError(f"--print-config-key: no config key {key}")
+        node = node[part]
+    print(node)
+
+
+def start_distributed(cfg):
+    """Under torchrun with N > 1 processes: join the process group; only rank 0 prints."""
+    if distributed.init_from_env(cfg.USE_CUDA, ENGINE):
+        if not distributed.is_main_process():
+            sys.stdout = open(os.devnull, "w")  # one process prints and logs; errors still reach stderr
+        distributed.run_on_main(lambda: distributed.per_process_batch(cfg.DATALOADER.TRAIN_X.BATCH_SIZE))
+
+
+def check_request(cfg, args):
+    """Known trainer and dataset; no evaluation of untrained prompts by accident."""
     try:
         check_availability(cfg.TRAINER.NAME, TRAINER_REGISTRY.registered_names())
         check_availability(cfg.DATASET.NAME, DATASET_REGISTRY.registered_names())
@@ -96,13 +114,34 @@ def main(args):
         raise ConfigError(f"--eval-only without --model-dir would evaluate {cfg.TRAINER.NAME}'s untrained prompts: "
                           "pass --model-dir (the training run's output folder) and --load-epoch, or --untrained "
                           "if that is what you want")
-    prepare_output_dir(cfg.OUTPUT_DIR)
-    RunLock(cfg.OUTPUT_DIR).acquire()  # held until this process ends
+
+
+def seed_run(cfg):
     if cfg.SEED >= 0:
         set_random_seed(cfg.SEED)
-    setup_logger(cfg.OUTPUT_DIR)
-    rotate_results(cfg.OUTPUT_DIR)  # a previous run's results.json must not pass for this run's
+    elif distributed.is_distributed():  # random, but the processes must agree on data, prompts and batches
+        set_random_seed(distributed.shared_seed())
     print(f"Setting fixed seed: {cfg.SEED}" if cfg.SEED >= 0 else "No fixed seed (SEED < 0): the run is random")
+    if distributed.is_distributed():
+        print(distributed.describe(cfg.DATALOADER.TRAIN_X.BATCH_SIZE))
+
+
+def main(args):
+    cfg = setup_cfg(args)
+    if args.print_config_key:
+        return print_config_key(cfg, args.print_config_key)
+    start_distributed(cfg)
+    # rank 0 alone looks at and prepares the output folder; the others get its answer (or stop with its error)
+    if args.skip_if_finished:
+        defaults = flat_config(setup_cfg(build_parser().parse_args([])))  # keys added since older output trees
+        if distributed.run_on_main(lambda: finished_run(cfg, args.eval_only, defaults)):
+            print(f"Finished run found at {cfg.OUTPUT_DIR} (same configuration): skipping. Delete the folder to run "
+                  "it again")
+            return
+    check_request(cfg, args)
+    distributed.run_on_main(lambda: prepare_output(cfg.OUTPUT_DIR))
+    distributed.run_on_main(lambda: save_run_config(cfg))  # config.json: what sempt.predict/sempt.prompts rebuild
+    seed_run(cfg)
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
     print_args(args, cfg)
@@ -152,5 +191,8 @@ if __name__ == "__main__":
     try:
         main(build_parser().parse_args())
     except USER_ERRORS as e:
-        print(f"error: {one_line(e)}", file=sys.stderr)
+        who = "" if distributed.is_main_process() else f" (process {distributed.rank()})"
+        print(f"error{who}: {one_line(e)}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        distributed.shutdown()

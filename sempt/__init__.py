@@ -15,6 +15,8 @@ Package map (each concept lives in the module its name suggests):
 - ``sempt.data``            CoOp-compatible reader core (splits, few-shot cache, base/new).
 - ``sempt.results``         finding test results in run logs (used by ``parse_test_res.py``).
 - ``sempt.testing``         tiny random CLIP and miniature datasets for tests and demos.
+- ``sempt.predict``         ``Predictor`` and ``python -m sempt.predict``: a trained run's top-k classes per image.
+- ``sempt.prompts``         ``python -m sempt.prompts``: nearest words of learned contexts, drift, export.
 """
 
 __version__ = "0.1.0"
@@ -23,3 +25,10 @@ import warnings as _warnings
 
 # the `clip` package imports pkg_resources, which warns on every import; it is not ours to fix
 _warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+
+def __getattr__(name):  # ``from sempt import Predictor`` without importing torch and the trainers up front
+    if name == "Predictor":
+        from sempt.predict import Predictor
+        return Predictor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

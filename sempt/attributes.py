@@ -26,8 +26,8 @@ import os.path as osp
 
 from sempt.data.catalog import SHARED_ATTRIBUTE_FILES
 
-__all__ = ["SCHEMA", "AttributeFileError", "AttributeKnowledge", "attribute_file_for", "file_dataset_for",
-           "load_attributes",
+__all__ = ["SCHEMA", "AttributeFileError", "AttributeKnowledge", "attribute_file_for", "attribute_file_of",
+           "file_dataset_for", "load_attributes",
            "REGENERATE_HINT", "class_ids", "entry_keys", "variant_key", "split_variant_key"]
 
 SCHEMA = 1
@@ -94,6 +94,15 @@ def attribute_file_for(dataset_name, directory=None):
         configured = _configured(dataset_name)
         stem = configured.attribute_stem if configured else dataset_name.lower()
     return osp.join(directory or DEFAULT_DIR, f"{stem}.json")
+
+
+def attribute_file_of(cfg, section):
+    """The attribute file a run uses: ``TRAINER.<section>.ATTRIBUTES_FILE``, else ``<ATTRIBUTES_DIR>/<stem>.json``
+    for its dataset (``attribute_file_for``; a reader whose facts come from its config looks them up in the
+    config made current with ``sempt.data.readers.use_config``). The one place this choice is made: SemPT's
+    trainer and ``sempt.predict`` both ask here."""
+    S = cfg.TRAINER[section]
+    return S.ATTRIBUTES_FILE or attribute_file_for(cfg.DATASET.NAME, S.ATTRIBUTES_DIR or None)
 
 
 def file_dataset_for(dataset_name):

@@ -62,6 +62,10 @@ def _merge_file(cfg, path, what):
 def build_cfg(extenders=(), dataset_config_file="", config_file="", flags=None, opts=()):
     """The frozen config. ``flags`` maps config keys to values given by command-line flags."""
     cfg = get_cfg_default()
+    # every prompt trainer's text encoder (sempt.text_encoder): auto, always or never; memory and time only
+    cfg.MODEL.TEXT_ACTIVATION_CHECKPOINTING = "auto"
+    from sempt.feature_cache import extend_cfg as feature_cache_keys
+    feature_cache_keys(cfg)  # TEST.FEATURE_CACHE: where evaluation keeps test-image features; time only
     for extend in extenders:
         extend(cfg)
     if dataset_config_file:
@@ -89,7 +93,8 @@ def build_cfg(extenders=(), dataset_config_file="", config_file="", flags=None, 
     return cfg
 
 
-NOT_FINGERPRINTED = ("OUTPUT_DIR", "RESUME")  # where a run writes, not what it computes
+# where a run writes, and how much memory it takes (same gradients either way), not what it computes
+NOT_FINGERPRINTED = ("OUTPUT_DIR", "RESUME", "MODEL.TEXT_ACTIVATION_CHECKPOINTING", "TEST.FEATURE_CACHE")
 
 
 def flat_config(cfg):
@@ -108,7 +113,7 @@ def flat_config(cfg):
 
 
 def config_fingerprint(cfg):
-    """A short hash of everything in ``cfg`` that can change a result (all keys but OUTPUT_DIR and RESUME):
+    """A short hash of everything in ``cfg`` that can change a result (all keys but NOT_FINGERPRINTED):
     two runs with equal fingerprints ran the same configuration."""
     import hashlib
     import json

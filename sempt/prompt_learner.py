@@ -5,12 +5,11 @@ embeddings are buffers (``token_prefix``, ``token_suffix``) rebuilt from the cur
 context trained on base classes evaluates on new ones: ``CLASS_DEPENDENT_BUFFERS`` lists what a
 checkpoint loader must drop.
 """
-import functools
 
 import torch
 import torch.nn as nn
 
-from sempt.text_encoder import tokenize
+from sempt.text_encoder import tokenize, tokenizer
 
 __all__ = ["PromptLearner", "CLASS_DEPENDENT_BUFFERS", "prompt_key"]
 
@@ -18,21 +17,15 @@ CLASS_DEPENDENT_BUFFERS = ("token_prefix", "token_suffix")
 POSITIONS = ("end", "middle", "front")
 
 
-@functools.lru_cache(maxsize=1)
-def _tokenizer():
-    from clip.simple_tokenizer import SimpleTokenizer
-    return SimpleTokenizer()
-
-
 def _name_token_count(name):
-    return len(_tokenizer().encode(name))
+    return len(tokenizer().encode(name))
 
 
 def prompt_key(name):
     """A class name as CLIP's text encoder receives it in a prompt: ``_`` becomes a space, then CLIP's
     tokenizer cleans, lower-cases and splits it. Names with equal keys ("Beagle", "beagle", "hot_dog",
     "hot dog") give the same prompt, hence the same embedding."""
-    return tuple(_tokenizer().encode(name.replace("_", " ")))
+    return tuple(tokenizer().encode(name.replace("_", " ")))
 
 
 class PromptLearner(nn.Module):

@@ -15,10 +15,12 @@ sub-modules listed in ``LEARNABLE`` (default ``("prompt_learner",)``). Optionall
 import re
 import time
 from collections import Counter, OrderedDict
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
+from sempt import distributed
 from sempt.backend import TrainerX, build_lr_scheduler, build_optimizer, compute_accuracy
 from sempt.checkpoint import CheckpointError, KeyRenames, checkpoint_path, load_checkpoint
 from sempt.clip_loader import effective_precision, load_clip
@@ -27,6 +29,7 @@ from sempt.engine.utils import get_rng_states, set_rng_states
 from sempt.config import ConfigError
 from sempt.prompt_learner import CLASS_DEPENDENT_BUFFERS
 from sempt.results import write_results
+from sempt.text_encoder import set_text_checkpointing
 
 __all__ = ["PromptTrainer"]
 
@@ -37,6 +40,26 @@ class PromptTrainer(TrainerX):
     MODEL_NAME = "prompt_learner"  # the sub-module of the model that holds what is learned
     CHECKPOINT_NAME = None  # its registered name, the folder of its checkpoints (default: MODEL_NAME)
     CLASS_DEPENDENT = CLASS_DEPENDENT_BUFFERS
+    # True when the model's image side is CLIP's frozen, unprompted image encoder and its forward(image) is
+    # logits_from_features(encode_image(image)): test features are then cached (sempt.feature_cache)
+    FROZEN_IMAGE_ENCODER = False
+    # the sempt.templates table (TEMPLATE_TABLES) of this method's hand-crafted prompts, which sempt.prompts
+    # measures a learned prompt's drift against; a method whose config chooses it overrides hand_template_table
+    HAND_TEMPLATE_TABLE = "coop"
+
+    @classmethod
+    def hand_template_table(cls, cfg):
+        """The template table of this method's hand-crafted prompts for the run configured by ``cfg``."""
+        return cls.HAND_TEMPLATE_TABLE
+
+    def hand_text_features(self, classnames, clip_model):
+        """(C, D) text features of this method's hand-crafted prompts (its template table), logged once."""
+        from sempt.templates import get_template, hand_prompts
+        from sempt.text_encoder import encode_texts
+        table, dataset = self.hand_template_table(self.cfg), self.cfg.DATASET.NAME
+        print(f"Hand-crafted template ({table} table): {get_template(dataset, table)!r}")
+        with torch.no_grad():
+            return encode_texts(clip_model, hand_prompts(dataset, classnames, table))
 
     # --- configuration -------------------------------------------------------------------------------
     @property
@@ -86,6 +109,8 @@ class PromptTrainer(TrainerX):
         clip_model = self.load_clip_model()
         print(f"Building custom CLIP ({type(self).__name__})")
         self.model = self.build_custom_clip(classnames, clip_model)
+        # memory only (same gradients): every TextEncoder of the model, see sempt.text_encoder
+        set_text_checkpointing(self.model, cfg.MODEL.get("TEXT_ACTIVATION_CHECKPOINTING", "auto"))
         for name, param in self.model.named_parameters():
             param.requires_grad_(name.split(".")[0] in self.LEARNABLE)
         n_learn = sum(p.numel() for p in self.learnable_parameters())
@@ -101,6 +126,29 @@ class PromptTrainer(TrainerX):
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
         self.train_classnames = list(classnames)
 
+    @classmethod
+    def for_classnames(cls, cfg, classnames):
+        """This trainer with its model built for ``classnames`` and no dataset (no DataManager, loaders or
+        evaluator): what prediction and prompt inspection need. ``build_model`` runs as in training, reading
+        the class names from a stand-in for the DataManager; ``load_model(run_dir, epoch)`` then loads a run's
+        learned weights (in any accepted checkpoint layout) for these class names."""
+        self = cls.__new__(cls)
+        # the engine's TrainerBase state (Dassl's has the same four attributes)
+        self._models, self._optims, self._scheds, self._writer = OrderedDict(), OrderedDict(), OrderedDict(), None
+        self.check_cfg(cfg)
+        self.cfg = cfg
+        self.device = torch.device("cuda" if torch.cuda.is_available() and cfg.USE_CUDA else "cpu")
+        self.start_epoch = self.epoch = 0
+        self.max_epoch = cfg.OPTIM.MAX_EPOCH
+        self.output_dir = cfg.OUTPUT_DIR
+        classnames = list(classnames)
+        self.dm = SimpleNamespace(dataset=SimpleNamespace(classnames=classnames), lab2cname=dict(enumerate(classnames)),
+                                  num_classes=len(classnames))
+        self.lab2cname, self.num_classes = self.dm.lab2cname, self.dm.num_classes
+        self.build_model()
+        self.model.eval()
+        return self
+
     # --- training ------------------------------------------------------------------------------------
     def compute_loss(self, image, label):
         """Return ``(loss, logits, extra)``; ``extra`` is a dict of floats added to the progress line."""
@@ -114,6 +162,9 @@ class PromptTrainer(TrainerX):
                 loss, logits, extra = self.compute_loss(image, label)
             self.optim.zero_grad()
             self.scaler.scale(loss).backward()
+            if distributed.is_distributed():  # same scale on every process: average the scaled gradients
+                distributed.all_reduce_grads(distributed.optimizer_parameters([self.optim]),
+                                             getattr(self, "batch_share", 1))
             self.scaler.step(self.optim)
             self.scaler.update()
         else:
@@ -137,11 +188,46 @@ class PromptTrainer(TrainerX):
 
     # --- evaluation ----------------------------------------------------------------------------------
     def test(self, split=None):
-        """The engine's evaluation (printed as Dassl prints it), then ``results.json`` for the test split."""
-        result = super().test(split)
-        if (split or self.cfg.TEST.SPLIT) != "val":
+        """The engine's evaluation (printed as Dassl prints it), then ``results.json`` for the test split.
+        Trainers with ``FROZEN_IMAGE_ENCODER`` evaluate from cached image features (``test_from_features``)."""
+        result = self.test_from_features(split)
+        if result is None:  # the cache is off or does not apply: the engine's own loop
+            result = super().test(split)
+        if (split or self.cfg.TEST.SPLIT) != "val" and distributed.is_main_process():
             write_results(self.cfg.OUTPUT_DIR, self.results_record("test"))
         return result
+
+    @torch.no_grad()
+    def test_from_features(self, split=None):
+        """The engine's evaluation, computed from the split's image features cached by ``sempt.feature_cache``
+        (encoded once per backbone, split and transform) through ``model.logits_from_features``: the same
+        batches, logits and printed lines as the engine's loop, without running the image encoder again.
+        None when this trainer's image side is not CLIP's frozen encoder or the cache is off or does not apply
+        (the caller then runs the engine's loop)."""
+        if not self.FROZEN_IMAGE_ENCODER:
+            return None
+        from sempt import feature_cache
+        split = split or self.cfg.TEST.SPLIT
+        if split == "val" and self.val_loader is not None:
+            loader = self.val_loader
+        else:
+            split, loader = "test", self.test_loader
+        self.set_model_mode("eval")
+        cached = feature_cache.load_or_encode(self.model, loader, self.cfg, split, self.device,
+                                              inference=self.model_inference)
+        if cached is None:
+            return None
+        features, labels = cached
+        self.evaluator.reset()
+        print(f"Evaluate on the *{split}* set")
+        step = loader.batch_size
+        for i in range(0, len(labels), step):
+            logits = self.model.logits_from_features(features[i:i + step].to(self.device))
+            self.evaluator.process(logits, labels[i:i + step].to(self.device))
+        results = self.evaluator.evaluate()
+        for k, v in results.items():
+            self.write_scalar(f"{split}/{k}", v, self.epoch)
+        return list(results.values())[0]
 
     def results_record(self, split):
         """What the evaluator saw, as data: overall and per-class numbers, split, label space, provenance."""

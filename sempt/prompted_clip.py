@@ -48,8 +48,14 @@ class CoOpCLIP(nn.Module):
         return self.cached_text_features(
             lambda: self.text_encoder(self.prompt_learner(), self.prompt_learner.tokenized_prompts))
 
+    def logits_from_features(self, features):
+        """Logits for unit image features (``encode_image``'s output): ``forward(image)`` is
+        ``logits_from_features(encode_image(image))``, so cached test features (``sempt.feature_cache``)
+        give exactly the logits of the images. (``DeepPromptCLIP.forward`` prompts the image encoder instead.)"""
+        return self.logit_scale.exp() * features @ self.text_features().t()
+
     def forward(self, image):
-        return self.logit_scale.exp() * self.encode_image(image) @ self.text_features().t()
+        return self.logits_from_features(self.encode_image(image))
 
 
 class DeepPromptCLIP(CoOpCLIP):

@@ -8,18 +8,24 @@ finished run of the same configuration before anything is computed.
   live files. The lock is released when the process ends, however it ends.
 - ``finished_run``: a folder whose ``results.json`` comes from a run with the same config fingerprint is
   finished (the scripts skip it); one with another fingerprint is an error listing the keys that differ.
+- ``save_run_config`` / ``read_run_config``: ``config.json``, the run's flat config written when it starts,
+  which ``sempt.predict`` and ``sempt.prompts`` rebuild the run's model from (older runs: the config that
+  ``results.json`` records).
 """
 import errno
+import json
 import os
 import os.path as osp
 import time
 
 from sempt.config import ConfigError, config_differences, config_fingerprint, flat_config
-from sempt.results import read_results, read_run
+from sempt.fileio import write_json
+from sempt.results import RESULTS_FILE, read_results, read_run
 
-__all__ = ["prepare_output_dir", "RunLock", "finished_run"]
+__all__ = ["prepare_output_dir", "RunLock", "finished_run", "save_run_config", "read_run_config", "CONFIG_FILE"]
 
 LOCK_FILE = ".sempt.lock"
+CONFIG_FILE = "config.json"
 
 
 def prepare_output_dir(path):
@@ -102,3 +108,27 @@ def finished_run(cfg, eval_only, defaults=None):
     raise ConfigError(f"{cfg.OUTPUT_DIR} holds a finished run with another configuration ("
                       + "; ".join(diff or ["its config was not recorded"])
                       + "). Delete that folder to run again, or choose another output folder")
+
+
+def save_run_config(cfg):
+    """Write ``<OUTPUT_DIR>/config.json`` (the flat config, as ``results.json`` records it), atomically: what
+    ``sempt.predict`` and ``sempt.prompts`` rebuild the run's model from, even before it has been tested."""
+    write_json({"config": flat_config(cfg), "config_fingerprint": config_fingerprint(cfg)},
+               osp.join(cfg.OUTPUT_DIR, CONFIG_FILE))
+
+
+def read_run_config(run_dir):
+    """``(flat config, file)`` of a run folder: ``config.json``, else the config in ``results.json``."""
+    for name in (CONFIG_FILE, RESULTS_FILE):
+        path = osp.join(run_dir, name)
+        if not osp.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{path} is unreadable ({type(e).__name__}): is the run folder damaged?") from None
+        if isinstance(data, dict) and isinstance(data.get("config"), dict):
+            return data["config"], path
+    raise ConfigError(f"{run_dir} records no configuration (neither {CONFIG_FILE}, which train.py writes when a run "
+                      "starts, nor results.json): pass a training run's output folder as --model-dir")

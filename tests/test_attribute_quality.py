@@ -154,7 +154,8 @@ def test_sempt_attribute_table_uses_the_distinct_entries(capsys):
     from trainers.sempt import SemPT
     names = catalog.classnames("ImageNet")
     S = SimpleNamespace(ATTRIBUTES_FILE="", ATTRIBUTES_DIR="", NUM_ATTRIBUTES=6)
-    fake = SimpleNamespace(tcfg=S, cfg=SimpleNamespace(DATASET=SimpleNamespace(NAME="ImageNet")))
+    fake = SimpleNamespace(tcfg=S, cfg=SimpleNamespace(DATASET=SimpleNamespace(NAME="ImageNet"),
+                                                       TRAINER={"SEMPT": S}), CFG_SECTION="SEMPT")
     k, attrs, table, _ = SemPT.attribute_table(fake, names[500:])  # the "new" half holds both missiles
     new = names[500:]
     i, j = [n for n, c in enumerate(new) if c == "missile"]

@@ -309,7 +309,54 @@ def test_readme_walkthrough_end_to_end(tiny_clip, tmp_path, monkeypatch, capsys)
     test_log = open(osp.join(test_dir, "log.txt")).read()
     assert "0 of 2 evaluated classes via label embeddings (seen in training), 2 via attribute-enhanced" in test_log
 
-    # --- PREDICTION STEP: the lead adds `python -m sempt.predict ...` on the trained run here ---
+    # --- PREDICTION STEP: `python -m sempt.predict` (and `python -m sempt.prompts`) on the trained SemPT run ---
+    import sempt.attributes
+    import sempt.data.readers
+    from sempt.predict import main as predict_cli
+    from sempt.prompts import main as prompts_cli
+    monkeypatch.setattr(sempt.attributes, "DEFAULT_DIR", str(repo / "attributes_cache"))  # the copy's, as in training
+    # each command as in a fresh process: no dataset config made current by a reader built earlier in this one
+    current = {}
+    monkeypatch.setattr(sempt.data.readers, "_current", current)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the scripts' attribute-embedding cache
+    train_dir = str(run).format("train_base")
+    rel_run = osp.relpath(train_dir, repo)
+    first = {}
+    for image, _, name in split["test"]:
+        first.setdefault(name, osp.join(folder, image))
+    images = [first[c] for c in FLOWERS]  # one test image per class
+    capsys.readouterr()
+    current.clear()
+    assert predict_cli(["--model-dir", rel_run, "--dataset", "my_flowers", "--topk", "4", "--format", "json",
+                        "--verbose", *images]) == 0
+    out, err = capsys.readouterr()
+    pred = json.loads(out)
+    # the dataset's class names as its reader gives them; the run's attribute file; the configured template
+    assert pred["classes"] == FLOWERS and pred["run"]["attribute_file"] == str(attr_file)
+    assert "Hand-crafted template (coop table): 'a photo of a {}, a type of flower.'" in err
+    assert f"Attributes (6) from {attr_file}" in err
+    assert "4 classes (2 seen in training: label embeddings; 2 unseen: attribute-enhanced embeddings)" in err
+    assert [p["image"] for p in pred["predictions"]] == images
+    for p in pred["predictions"]:  # which class wins is not asserted: the tiny CLIP is random
+        assert sorted(t["class"] for t in p["top"]) == FLOWERS
+        assert {t["class"]: t["scored_by"] for t in p["top"]} == {"daisy": "label", "rose": "label",
+                                                                "sunflower": "attribute", "tulip": "attribute"}
+        assert sum(t["probability"] for t in p["top"]) == pytest.approx(1.0, abs=1e-5)
+    # over the new classes alone, prediction counts the same correct test images per class as the evaluation did
+    new = tmp_path / "new_classes.txt"
+    new.write_text("sunflower\ntulip\n")
+    new_test = [(osp.join(folder, image), name) for image, _, name in split["test"] if name in ("sunflower", "tulip")]
+    current.clear()  # (without --dataset no reader is built: only the run's config gives the attribute file)
+    out = python_m(predict_cli, "--model-dir", rel_run, "--classes", str(new), "--topk", "1", "--format", "json",
+                   *[path for path, _ in new_test])
+    correct = {"sunflower": 0, "tulip": 0}
+    for (_, truth), p in zip(new_test, json.loads(out)["predictions"]):
+        correct[truth] += p["top"][0]["class"] == truth
+    assert correct == {c["name"]: c["correct"] for c in res["per_class"]}
+    # the learned prompt's drift is measured against the configured template too
+    current.clear()
+    drift = json.loads(python_m(prompts_cli, rel_run, "--format", "json"))["drift"]
+    assert drift["template"] == "a photo of a {}, a type of flower." and drift["classes"] == ["daisy", "rose"]
 
     # 4. results over seeds
     out = python_m(parse_test_res.main, osp.relpath(osp.dirname(test_dir), repo), "--test-log")

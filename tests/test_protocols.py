@@ -101,13 +101,23 @@ def test_each_method_uses_its_authors_template_table():
         get_template("DescribableTextures", "maple")
 
 
+def _fake_kgcoop(dataset, **tcfg):
+    """Enough of a KgCoOp trainer to call its build_custom_clip without data."""
+    import trainers.kgcoop as kg
+    fake = types.SimpleNamespace(cfg=types.SimpleNamespace(DATASET=types.SimpleNamespace(NAME=dataset)), device="cpu",
+                                 tcfg=types.SimpleNamespace(N_CTX=4, CSC=False, CLASS_TOKEN_POSITION="end", **tcfg),
+                                 hand_template_table=kg.KgCoOp.hand_template_table)
+    fake.hand_text_features = types.MethodType(kg.KgCoOp.hand_text_features, fake)
+    return fake
+
+
 def test_kgcoop_penalty_targets_kgcoops_templates(monkeypatch):
+    import sempt.text_encoder
     import trainers.kgcoop as kg
     seen = []
-    monkeypatch.setattr(kg, "encode_texts", lambda model, texts: seen.extend(texts) or torch.zeros(len(texts), 64))
-    fake = types.SimpleNamespace(cfg=types.SimpleNamespace(DATASET=types.SimpleNamespace(NAME="DescribableTextures")),
-                                 device="cpu", tcfg=types.SimpleNamespace(N_CTX=4, CTX_INIT="a photo of a", CSC=False, ORIGINAL_RNG=False,
-                                                                          CLASS_TOKEN_POSITION="end"))
+    monkeypatch.setattr(sempt.text_encoder, "encode_texts",
+                        lambda model, texts: seen.extend(texts) or torch.zeros(len(texts), 64))
+    fake = _fake_kgcoop("DescribableTextures", CTX_INIT="a photo of a", ORIGINAL_RNG=False)
     kg.KgCoOp.build_custom_clip(fake, ["banded", "woven"], build_random_clip())
     assert seen == ["a photo of a banded, a type of texture.", "a photo of a woven, a type of texture."]
 
@@ -194,15 +204,13 @@ def test_kgcoop_original_rng_replays_the_constructors_draws(monkeypatch):
     unused bias vector, a second CLIP, the unused meta-net and adapter; without it, right after the context."""
     import torch.nn as nn
     from clip.model import build_model
+    import sempt.text_encoder
     import trainers.kgcoop as kg
-    monkeypatch.setattr(kg, "encode_texts", lambda model, texts: torch.zeros(len(texts), 64))
+    monkeypatch.setattr(sempt.text_encoder, "encode_texts", lambda model, texts: torch.zeros(len(texts), 64))
     clip_model = build_random_clip(layers=2, vision_layers=2)
 
     def build(original_rng):
-        fake = types.SimpleNamespace(
-            cfg=types.SimpleNamespace(DATASET=types.SimpleNamespace(NAME="OxfordPets")), device="cpu",
-            tcfg=types.SimpleNamespace(N_CTX=4, CTX_INIT="", CSC=False, CLASS_TOKEN_POSITION="end",
-                                       ORIGINAL_RNG=original_rng))
+        fake = _fake_kgcoop("OxfordPets", CTX_INIT="", ORIGINAL_RNG=original_rng)
         torch.manual_seed(3)
         model = kg.KgCoOp.build_custom_clip(fake, ["cat", "dog"], clip_model)
         return model.prompt_learner.ctx.detach().clone(), torch.get_rng_state()

@@ -3,9 +3,12 @@
 A light meta-network (Linear(d, d/16) -> ReLU -> Linear(d/16, width)) turns each image's feature into a
 bias added to every context vector, so each image gets its own prompts. The original encodes the C
 prompts of one image at a time in a Python loop; here the B x C prompts of a batch go through the text
-encoder together, in chunks of at most ``TRAINER.COCOOP.TEXT_CHUNK`` sequences (0: all at once).
-Memory grows with B x C x 77 x width activations (kept for backward in training): lower TEXT_CHUNK
-or the batch size when it does not fit; the results do not change.
+encoder together, in chunks of at most ``TRAINER.COCOOP.TEXT_CHUNK`` sequences (0: all at once, or one
+image's C prompts per chunk when the text encoder checkpoints its activations).
+Memory grows with B x C x 77 x width activations (kept for backward in training): with activation
+checkpointing (``MODEL.TEXT_ACTIVATION_CHECKPOINTING``, on by default for large B x C, see
+``sempt.text_encoder``) each block keeps only its input; lower TEXT_CHUNK or the batch size when it still
+does not fit. The results do not change.
 """
 from collections import OrderedDict
 
@@ -27,7 +30,7 @@ def extend_cfg(cfg):
     cfg.TRAINER.COCOOP.N_CTX = 16
     cfg.TRAINER.COCOOP.CTX_INIT = ""
     cfg.TRAINER.COCOOP.PREC = "fp16"
-    cfg.TRAINER.COCOOP.TEXT_CHUNK = 0  # prompts per text-encoder call (0: the whole batch at once)
+    cfg.TRAINER.COCOOP.TEXT_CHUNK = 0  # prompts per text-encoder call (0: all at once; one image's with checkpointing)
 
 
 class ConditionalPromptLearner(PromptLearner):
@@ -58,13 +61,26 @@ class CoCoOpCLIP(CoOpCLIP):
         self.text_chunk = text_chunk
 
     def forward(self, image):
-        f = self.encode_image(image)
+        return self.logits_from_features(self.encode_image(image))
+
+    def encode_prompt_batch(self, flat, tokens, n_cls):
+        """Text features of the B x C prompts ``flat`` (B * C, L, width), in chunks of ``text_chunk`` prompts.
+
+        Activation checkpointing is decided once for the whole batch (its activations are kept for backward
+        across all chunks); with it on and ``text_chunk`` 0, each chunk is one image's ``n_cls`` prompts, so
+        at most one chunk's block is recomputed at a time. Same features and gradients either way."""
+        ckpt = self.text_encoder.wants_checkpointing(flat)
+        step = self.text_chunk if self.text_chunk > 0 else (n_cls if ckpt else len(flat))
+        return torch.cat([self.text_encoder(flat[i:i + step], tokens[i:i + step], checkpoint=ckpt)
+                          for i in range(0, len(flat), step)])
+
+    def logits_from_features(self, f):
+        """Logits for unit image features (the meta-net takes only the features; ``sempt.feature_cache``)."""
         prompts = self.prompt_learner(f)  # (B, C, L, D)
         b, c = prompts.shape[:2]
         flat = prompts.reshape(b * c, *prompts.shape[2:])
         tokens = self.prompt_learner.tokenized_prompts.repeat(b, 1)
-        step = self.text_chunk if self.text_chunk > 0 else len(flat)
-        t = torch.cat([self.text_encoder(flat[i:i + step], tokens[i:i + step]) for i in range(0, len(flat), step)])
+        t = self.encode_prompt_batch(flat, tokens, c)
         t = (t / t.norm(dim=-1, keepdim=True)).view(b, c, -1)
         return self.logit_scale.exp() * torch.einsum("bd,bcd->bc", f, t)
 
@@ -72,6 +88,7 @@ class CoCoOpCLIP(CoOpCLIP):
 @TRAINER_REGISTRY.register()
 class CoCoOp(PromptTrainer):
     CFG_SECTION = "COCOOP"
+    FROZEN_IMAGE_ENCODER = True  # the meta-net takes only CLIP's image features: test features are cached
     LEGACY_KEYS = KeyRenames([("meta_net.linear1", "meta_net.0"), ("meta_net.linear2", "meta_net.2")])
 
     def build_custom_clip(self, classnames, clip_model):

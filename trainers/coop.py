@@ -22,6 +22,7 @@ class CoOp(PromptTrainer):
     """Context Optimization: one learnable context shared by all classes (or one per class with CSC)."""
 
     CFG_SECTION = "COOP"
+    FROZEN_IMAGE_ENCODER = True  # CoOpCLIP's forward: test features are cached (sempt.feature_cache)
 
     def build_custom_clip(self, classnames, clip_model):
         return CoOpCLIP(PromptLearner.from_config(self.tcfg, classnames, clip_model), clip_model)

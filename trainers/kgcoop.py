@@ -18,8 +18,6 @@ from sempt.backend import TRAINER_REGISTRY
 from sempt.prompt_learner import PromptLearner
 from sempt.prompt_trainer import PromptTrainer
 from sempt.prompted_clip import CoOpCLIP
-from sempt.templates import get_template, hand_prompts
-from sempt.text_encoder import encode_texts
 
 
 def extend_cfg(cfg):
@@ -63,12 +61,12 @@ class KgCoOpCLIP(CoOpCLIP):
 @TRAINER_REGISTRY.register()
 class KgCoOp(PromptTrainer):
     CFG_SECTION = "KGCOOP"
+    HAND_TEMPLATE_TABLE = "kgcoop"  # its penalty pulls toward KgCoOp's own table (sempt.templates)
+    FROZEN_IMAGE_ENCODER = True  # CoOpCLIP's forward: test features are cached (sempt.feature_cache)
     IGNORED_KEYS = (r"bias_vectors$", r"meta_net\.")  # built by KgCoOp's prompt learner, never used
 
     def build_custom_clip(self, classnames, clip_model):
-        print(f"Hand-crafted template (KgCoOp's table): {get_template(self.cfg.DATASET.NAME, 'kgcoop')!r}")
-        with torch.no_grad():
-            hand = encode_texts(clip_model, hand_prompts(self.cfg.DATASET.NAME, classnames, table="kgcoop"))
+        hand = self.hand_text_features(classnames, clip_model)
         prompt_learner = PromptLearner.from_config(self.tcfg, classnames, clip_model)
         if self.tcfg.ORIGINAL_RNG:
             print("Replaying the random draws of KgCoOp's model constructor (TRAINER.KGCOOP.ORIGINAL_RNG)")

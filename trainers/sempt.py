@@ -25,15 +25,14 @@ from yacs.config import CfgNode as CN
 
 from sempt.attribute_embeddings import (attribute_sentence, default_cache_dir, file_fingerprint,
                                         load_or_compute_embeddings)
-from sempt.attributes import attribute_file_for, class_ids, load_attributes
+from sempt.attributes import attribute_file_of, class_ids, load_attributes
 from sempt.backend import TRAINER_REGISTRY
 from sempt.clip_loader import resolve_clip_file
 from sempt.config import ConfigError
 from sempt.prompt_learner import PromptLearner, prompt_key
 from sempt.prompt_trainer import PromptTrainer
 from sempt.prompted_clip import CoOpCLIP
-from sempt.templates import TEMPLATE_TABLES, get_template, hand_prompts
-from sempt.text_encoder import encode_texts
+from sempt.templates import TEMPLATE_TABLES, get_template
 
 
 ENCODINGS = ("frozen", "prompted")
@@ -113,6 +112,20 @@ class SemPTCLIP(CoOpCLIP):
         """Which evaluated classes were seen in training (a boolean per class)."""
         self.seen.copy_(torch.as_tensor(seen, dtype=torch.bool, device=self.seen.device))
 
+    def scoring_paths(self):
+        """Which embedding scores each class at inference: "label" (t_c), "attribute" (a_c(x)) or "ensemble"."""
+        if self.mode == "dynamic":
+            return ["label" if s else "attribute" for s in self.seen.tolist()]
+        return [self.mode] * self.seen.numel()
+
+    @torch.no_grad()
+    def explain(self, image_features):
+        """The attribute weights ``w_{c,m}(x)`` (B, C, M) of the inference attribute path for unit image features
+        (B, D) from ``encode_image``: how much each class's description m counts for each image."""
+        t = self.text_features().float()
+        E, gram = self.attribute_embeddings()
+        return attribute_logits(image_features.float(), t, E, self.beta_test, self.tau(), gram)[1]
+
     def tau(self):
         log_tau = getattr(self.prompt_learner, "log_tau", None)
         return log_tau.exp() if log_tau is not None else self.fixed_tau
@@ -137,7 +150,13 @@ class SemPTCLIP(CoOpCLIP):
 
     @torch.no_grad()
     def forward(self, image):
-        f = self.encode_image(image).float()
+        return self.logits_from_features(self.encode_image(image))
+
+    @torch.no_grad()
+    def logits_from_features(self, features):
+        """Inference logits for unit image features (the image weighting takes only the features, so cached
+        test features give the logits of the images; ``sempt.feature_cache``)."""
+        f = features.float()
         t = self.text_features().float()
         if self.unseen_label == "hand":
             t = torch.where(self.seen.unsqueeze(1), t, self.hand_features)
@@ -157,6 +176,12 @@ class SemPTCLIP(CoOpCLIP):
 @TRAINER_REGISTRY.register()
 class SemPT(PromptTrainer):
     CFG_SECTION = "SEMPT"
+    FROZEN_IMAGE_ENCODER = True  # inference takes only CLIP's image features: test features are cached
+
+    @classmethod
+    def hand_template_table(cls, cfg):
+        """The table of SemPT's hand-crafted prompts is its config's choice: ``TRAINER.SEMPT.HAND_TEMPLATES``."""
+        return cfg.TRAINER.SEMPT.HAND_TEMPLATES
 
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
@@ -182,7 +207,7 @@ class SemPT(PromptTrainer):
     # --- model ---------------------------------------------------------------------------------------
     def attribute_table(self, classnames):
         S, cfg = self.tcfg, self.cfg
-        path = S.ATTRIBUTES_FILE or attribute_file_for(cfg.DATASET.NAME, S.ATTRIBUTES_DIR or None)
+        path = attribute_file_of(cfg, self.CFG_SECTION)
         knowledge = load_attributes(path, dataset=None if S.ATTRIBUTES_FILE else cfg.DATASET.NAME)
         # classes that share a name (ImageNet's two "missile" and two "sunglasses") take their own "by_id"
         # entries: ids (WordNet ids, or label indices) are known when the names are the reader's list or half
@@ -201,8 +226,7 @@ class SemPT(PromptTrainer):
         S, cfg = self.tcfg, self.cfg
         knowledge, attrs, table, ids = self.attribute_table(classnames)
         prompt_learner = PromptLearner.from_config(S, classnames, clip_model)
-        print(f"Hand-crafted template ({S.HAND_TEMPLATES} table): {get_template(cfg.DATASET.NAME, S.HAND_TEMPLATES)!r}")
-        hand = encode_texts(clip_model, hand_prompts(cfg.DATASET.NAME, classnames, S.HAND_TEMPLATES)).float()
+        hand = self.hand_text_features(classnames, clip_model).float()
         emb, attr_learner = None, None
         if S.ENCODING == "frozen":
             cache_dir = S.EMBED_CACHE or default_cache_dir()

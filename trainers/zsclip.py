@@ -20,10 +20,21 @@ class ZeroshotModel(nn.Module):
         self.clip_model = clip_model
         self.register_buffer("text_features", text_features, persistent=False)
 
-    def forward(self, image):
+    @property
+    def dtype(self):
+        return self.clip_model.dtype
+
+    def encode_image(self, image):
+        """CLIP's unit image features."""
         f = self.clip_model.encode_image(image.type(self.clip_model.dtype))
-        f = f / f.norm(dim=-1, keepdim=True)
-        return self.clip_model.logit_scale.exp() * f @ self.text_features.t()
+        return f / f.norm(dim=-1, keepdim=True)
+
+    def logits_from_features(self, features):
+        """Logits for unit image features: ``forward(image) = logits_from_features(encode_image(image))``."""
+        return self.clip_model.logit_scale.exp() * features @ self.text_features.t()
+
+    def forward(self, image):
+        return self.logits_from_features(self.encode_image(image))
 
 
 @TRAINER_REGISTRY.register()
@@ -32,6 +43,7 @@ class ZeroshotCLIP(PromptTrainer):
 
     CFG_SECTION = "ZSCLIP"
     LEARNABLE = ()
+    FROZEN_IMAGE_ENCODER = True  # test features are cached (sempt.feature_cache)
     MODEL_NAME = None
 
     def build_model(self):
