@@ -60,6 +60,35 @@ def evaluate(info, method, subsample, out, cache):
     return t1 - t0, t2 - t1, accuracy, list(trainer.evaluator._y_pred), status
 
 
+def measure_method(info, method, k, args, tmp, cache):
+    """Uncached, first and warm-cache evaluations of ``method`` (the ``k``-th measured): its table row and
+    the problems found (cache status not as expected, predictions that differ between modes)."""
+    runs = {"uncached": [], "first": [], "warm": []}
+    for mode, n in (("uncached", args.repeats), ("first", 1), ("warm", args.repeats)):
+        for r in range(n):
+            res = evaluate(info, method, args.subsample, osp.join(tmp, f"{method}-{mode}-{r}"),
+                           "off" if mode == "uncached" else cache)
+            runs[mode].append(res)
+            print(f"  {method:<13} {mode:<9} build {res[0]:6.2f}s  test {res[1]:6.2f}s  "
+                  f"accuracy {res[2]:.2f}  cache {res[4]}", flush=True)
+    problems = []
+    expected = {"uncached": "off", "first": "miss" if k == 0 else "hit", "warm": "hit"}
+    for mode, rs in runs.items():
+        if any(r[4] != expected[mode] for r in rs):
+            problems.append(f"{method} {mode}: cache {[r[4] for r in rs]}, expected {expected[mode]}")
+    ref = runs["uncached"][0]
+    same = all(r[2] == ref[2] and r[3] == ref[3] for rs in runs.values() for r in rs)
+    if not same:
+        problems.append(f"{method}: predictions differ between modes")
+    t = {mode: statistics.median(r[1] for r in rs) for mode, rs in runs.items()}
+    b = statistics.median(r[0] for rs in runs.values() for r in rs)
+    row = [method, len(ref[3]), f"{b:.2f}", f"{t['uncached']:.2f}",
+           f"{t['first']:.2f} ({'cold' if k == 0 else 'warm'})", f"{t['warm']:.3f}",
+           f"{t['uncached'] / t['warm']:.1f}x", f"{(b + t['uncached']) / (b + t['warm']):.2f}x",
+           f"{ref[2]:.2f}" + (" (all identical)" if same else " (DIFFER)")]
+    return row, problems
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--subsample", default="all", choices=["all", "base", "new"],
@@ -81,28 +110,9 @@ def main():
     rows, problems = [], []
     try:
         for k, method in enumerate(args.methods):
-            runs = {"uncached": [], "first": [], "warm": []}
-            for mode, n in (("uncached", args.repeats), ("first", 1), ("warm", args.repeats)):
-                for r in range(n):
-                    res = evaluate(info, method, args.subsample, osp.join(tmp, f"{method}-{mode}-{r}"),
-                                   "off" if mode == "uncached" else cache)
-                    runs[mode].append(res)
-                    print(f"  {method:<13} {mode:<9} build {res[0]:6.2f}s  test {res[1]:6.2f}s  "
-                          f"accuracy {res[2]:.2f}  cache {res[4]}", flush=True)
-            expected = {"uncached": "off", "first": "miss" if k == 0 else "hit", "warm": "hit"}
-            for mode, rs in runs.items():
-                if any(r[4] != expected[mode] for r in rs):
-                    problems.append(f"{method} {mode}: cache {[r[4] for r in rs]}, expected {expected[mode]}")
-            ref = runs["uncached"][0]
-            same = all(r[2] == ref[2] and r[3] == ref[3] for rs in runs.values() for r in rs)
-            if not same:
-                problems.append(f"{method}: predictions differ between modes")
-            t = {mode: statistics.median(r[1] for r in rs) for mode, rs in runs.items()}
-            b = statistics.median(r[0] for rs in runs.values() for r in rs)
-            rows.append([method, len(ref[3]), f"{b:.2f}", f"{t['uncached']:.2f}",
-                         f"{t['first']:.2f} ({'cold' if k == 0 else 'warm'})", f"{t['warm']:.3f}",
-                         f"{t['uncached'] / t['warm']:.1f}x", f"{(b + t['uncached']) / (b + t['warm']):.2f}x",
-                         f"{ref[2]:.2f}" + (" (all identical)" if same else " (DIFFER)")])
+            row, method_problems = measure_method(info, method, k, args, tmp, cache)
+            rows.append(row)
+            problems += method_problems
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     load1 = os.getloadavg()

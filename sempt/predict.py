@@ -135,25 +135,11 @@ def _quiet(verbose):
         yield
 
 
-def load_run(model_dir=None, load_epoch=None, classnames=None, dataset=None, trainer=None, backbone=None,
-             attributes=None, opts=(), device=None, verbose=False, load_weights=True):
-    """``(trainer, info)``: the run's trainer holding its model for a label space, learned weights loaded
-    (``load_weights`` False: not yet; ``trainer.load_model(info["run_dir"], epoch=info["epoch"])`` loads them).
-
-    ``classnames``: a list of names, or a file with one per line; ``dataset``: a reader or config name (its class
-    list when ``classnames`` is None, and its template and attribute file); ``trainer``: another trainer than the
-    run's (``ZeroshotCLIP``: no checkpoint); ``backbone``: other CLIP weights (moved files); ``attributes``: SemPT's
-    attribute file; ``opts``: ``KEY VALUE`` config options; ``device``: "cpu" keeps CUDA unused.
-    ``info`` holds the trainer, backbone, checkpoint, epoch, dataset, the class names and (SemPT) the attribute file.
-    """
+def _run_trainer(model_dir, trainer, load_epoch):
+    """``(flat config of the run, its source, trainer name, trainer class)``, checked against the request."""
+    from sempt.config import ConfigError
     from sempt.backend import TRAINER_REGISTRY
-    from sempt.checkpoint import checkpoint_path, load_checkpoint
-    from sempt.config import ConfigError, build_cfg
-    from sempt.data import catalog
-    from sempt.data.readers import use_config
     from sempt.run_folder import read_run_config
-    readers, trainers = _registries()
-    extenders = [readers.extend_cfg, trainers.extend_cfg]
     flat, source = {}, None
     if model_dir:
         if not osp.isdir(model_dir):
@@ -173,28 +159,44 @@ def load_run(model_dir=None, load_epoch=None, classnames=None, dataset=None, tra
         raise ConfigError(f"{name} predicts with learned weights: pass --model-dir (its training run's output folder)")
     if load_epoch is not None and not (learnable and model_dir):
         raise ConfigError(f"--load-epoch: {name} loads no checkpoint")
+    return flat, source, name, cls
 
-    classes_file = None
-    if isinstance(classnames, (str, os.PathLike)):
-        classes_file = os.fspath(classnames)
-        try:
-            with open(classes_file, encoding="utf-8") as f:
-                classnames = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
-        except OSError as e:
-            raise ConfigError(f"--classes {classes_file}: {e.strerror or e}") from None
-        if not classnames:
-            raise ConfigError(f"--classes {classes_file} holds no class name (one per line)")
-    ref, dataset_file = None, ""
-    if dataset:
-        try:
-            ref = catalog.lookup(dataset, root=str(flat.get("DATASET.ROOT", "")))
-        except KeyError as e:
-            raise ConfigError(f"--dataset: {e.args[0] if e.args else e}") from None
-        dataset_file = ref.config_file
-        # the label space's dataset replaces the run's (its template, attribute file and class list)
-        flat = {k: v for k, v in flat.items() if not k.startswith("DATASET.") or k == "DATASET.ROOT"}
 
-    defaults = _default_cfg(extenders)
+def _read_classes(classnames):
+    """``(class names, the file they came from)``: a list passes through; a file holds one name per line."""
+    from sempt.config import ConfigError
+    if not isinstance(classnames, (str, os.PathLike)):
+        return classnames, None
+    classes_file = os.fspath(classnames)
+    try:
+        with open(classes_file, encoding="utf-8") as f:
+            classnames = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    except OSError as e:
+        raise ConfigError(f"--classes {classes_file}: {e.strerror or e}") from None
+    if not classnames:
+        raise ConfigError(f"--classes {classes_file} holds no class name (one per line)")
+    return classnames, classes_file
+
+
+def _dataset_ref(dataset, flat):
+    """``(DatasetRef, its config file, the run's flat config without its dataset keys)`` for ``--dataset``."""
+    from sempt.config import ConfigError
+    from sempt.data import catalog
+    if not dataset:
+        return None, "", flat
+    try:
+        ref = catalog.lookup(dataset, root=str(flat.get("DATASET.ROOT", "")))
+    except KeyError as e:
+        raise ConfigError(f"--dataset: {e.args[0] if e.args else e}") from None
+    # the label space's dataset replaces the run's (its template, attribute file and class list)
+    flat = {k: v for k, v in flat.items() if not k.startswith("DATASET.") or k == "DATASET.ROOT"}
+    return ref, ref.config_file, flat
+
+
+def _run_flags(flat, defaults, name, cls, ref, dataset_file, backbone, attributes, device):
+    """``(flags, ignored keys)``: the run's config as flags (keys this version no longer has are ignored),
+    with the request's trainer, dataset, backbone, attribute file and device."""
+    from sempt.config import ConfigError
     flags, ignored = {}, []
     for key, value in flat.items():
         try:
@@ -204,7 +206,7 @@ def load_run(model_dir=None, load_epoch=None, classnames=None, dataset=None, tra
             continue
         flags[key] = tuple(value) if isinstance(default, tuple) and isinstance(value, list) else value
     flags["TRAINER.NAME"] = name
-    if dataset and not dataset_file:
+    if ref is not None and not dataset_file:
         flags["DATASET.NAME"] = ref.facts.reader
     if backbone:
         flags["MODEL.BACKBONE.NAME"] = backbone
@@ -214,6 +216,55 @@ def load_run(model_dir=None, load_epoch=None, classnames=None, dataset=None, tra
         flags[f"TRAINER.{cls.CFG_SECTION}.ATTRIBUTES_FILE"] = osp.abspath(attributes)
     if device == "cpu":
         flags["USE_CUDA"] = False
+    return flags, ignored
+
+
+def _checkpoint(cls, model_dir, load_epoch, verbose):
+    """``(checkpoint folder name, epoch, file, class names seen in training)``; all None without weights."""
+    from sempt.checkpoint import checkpoint_path, load_checkpoint
+    if not (cls.LEARNABLE and model_dir):
+        return None, None, None, None
+    ckpt_name = cls.CHECKPOINT_NAME or cls.MODEL_NAME
+    epoch = load_epoch if load_epoch is not None else newest_epoch(model_dir, ckpt_name)
+    ckpt_file = checkpoint_path(model_dir, ckpt_name, epoch)
+    with _quiet(verbose):
+        seen = load_checkpoint(ckpt_file, opaque_objects=True).get("classnames")
+    return ckpt_name, epoch, ckpt_file, seen
+
+
+def _training_classes(seen, model_dir, ckpt_file):
+    """The label space when none is asked for: the classes seen in training, else those the run evaluated."""
+    from sempt.config import ConfigError
+    if seen:
+        return list(seen)
+    if model_dir and isinstance(_results(model_dir).get("classnames"), list):
+        return _results(model_dir)["classnames"]
+    raise ConfigError("No class names: pass --classes FILE (one name per line) or --dataset NAME"
+                      + (f" ({ckpt_file} does not record the classes seen in training)" if ckpt_file else ""))
+
+
+def load_run(model_dir=None, load_epoch=None, classnames=None, dataset=None, trainer=None, backbone=None,
+             attributes=None, opts=(), device=None, verbose=False, load_weights=True):
+    """``(trainer, info)``: the run's trainer holding its model for a label space, learned weights loaded
+    (``load_weights`` False: not yet; ``trainer.load_model(info["run_dir"], epoch=info["epoch"])`` loads them).
+
+    ``classnames``: a list of names, or a file with one per line; ``dataset``: a reader or config name (its class
+    list when ``classnames`` is None, and its template and attribute file); ``trainer``: another trainer than the
+    run's (``ZeroshotCLIP``: no checkpoint); ``backbone``: other CLIP weights (moved files); ``attributes``: SemPT's
+    attribute file; ``opts``: ``KEY VALUE`` config options; ``device``: "cpu" keeps CUDA unused.
+    ``info`` holds the trainer, backbone, checkpoint, epoch, dataset, the class names and (SemPT) the attribute file.
+    """
+    from sempt.config import ConfigError
+    from sempt.config import build_cfg
+    from sempt.data import catalog
+    from sempt.data.readers import use_config
+    readers, trainers = _registries()
+    extenders = [readers.extend_cfg, trainers.extend_cfg]
+    flat, source, name, cls = _run_trainer(model_dir, trainer, load_epoch)
+    classnames, classes_file = _read_classes(classnames)
+    ref, dataset_file, flat = _dataset_ref(dataset, flat)
+    defaults = _default_cfg(extenders)
+    flags, ignored = _run_flags(flat, defaults, name, cls, ref, dataset_file, backbone, attributes, device)
     config_file = ZERO_SHOT_CONFIG if not model_dir and osp.isfile(ZERO_SHOT_CONFIG) else ""
     cfg = build_cfg(extenders, dataset_config_file=dataset_file, config_file=config_file, flags=flags, opts=opts)
     # no dataset reader is built here, and building one is what makes its config current for the lookups by
@@ -223,23 +274,10 @@ def load_run(model_dir=None, load_epoch=None, classnames=None, dataset=None, tra
     if not cfg.MODEL.BACKBONE.NAME:
         raise ConfigError("No backbone: pass --backbone (a CLIP name such as ViT-B/16, or a weights file)")
 
-    ckpt_name = (cls.CHECKPOINT_NAME or cls.MODEL_NAME) if learnable else None
-    epoch, ckpt_file, seen = None, None, None
-    if ckpt_name:
-        epoch = load_epoch if load_epoch is not None else newest_epoch(model_dir, ckpt_name)
-        ckpt_file = checkpoint_path(model_dir, ckpt_name, epoch)
-        with _quiet(verbose):
-            seen = load_checkpoint(ckpt_file, opaque_objects=True).get("classnames")
+    ckpt_name, epoch, ckpt_file, seen = _checkpoint(cls, model_dir, load_epoch, verbose)
     if classnames is None:
-        if ref is not None:
-            classnames = catalog.dataset_classnames(ref)
-        elif seen:
-            classnames = list(seen)
-        elif model_dir and isinstance(_results(model_dir).get("classnames"), list):
-            classnames = _results(model_dir)["classnames"]
-        else:
-            raise ConfigError("No class names: pass --classes FILE (one name per line) or --dataset NAME"
-                              + (f" ({ckpt_file} does not record the classes seen in training)" if ckpt_file else ""))
+        classnames = catalog.dataset_classnames(ref) if ref is not None else _training_classes(seen, model_dir,
+                                                                                              ckpt_file)
     classnames = list(classnames)
     section = cls.CFG_SECTION
     attribute_file = None

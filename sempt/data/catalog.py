@@ -172,6 +172,40 @@ def _config_reader(path):
         return None
 
 
+def _named_config_file(arg):
+    """The config file ``arg`` names as a file, a catalog name, a reader or a config stem; None otherwise."""
+    from sempt.data.readers import registered
+    if arg.endswith((".yaml", ".yml")) or osp.isfile(arg):
+        if not osp.isfile(arg):
+            raise KeyError(f"Dataset config file {arg} does not exist")
+        return arg
+    try:
+        return osp.join(CONFIGS_DIR, info(arg).config + ".yaml")
+    except KeyError:
+        pass
+    cls = next((c for c in registered() if c.__name__.lower() == arg.lower()), None)
+    if cls is not None:
+        return osp.join(CONFIGS_DIR, f"{cls.config_name}.yaml")
+    if osp.isfile(osp.join(CONFIGS_DIR, f"{arg}.yaml")):
+        return osp.join(CONFIGS_DIR, f"{arg}.yaml")
+    return None
+
+
+def _configured_dataset(arg, root):
+    """The ``DatasetRef`` of the config in ``configs/datasets/`` whose configured dataset name is ``arg``."""
+    from sempt.data.readers import facts, registered
+    readers = {c.__name__: c for c in registered() if hasattr(c, "configured_facts")}
+    for path in sorted(glob.glob(osp.join(CONFIGS_DIR, "*.yaml"))):
+        if _config_reader(path) in readers:
+            try:
+                cfg = _dataset_cfg(path, root)
+            except ValueError:
+                continue
+            if facts(cfg.DATASET.NAME, cfg).name == arg:
+                return DatasetRef(facts(cfg.DATASET.NAME, cfg), cfg, path)
+    return None
+
+
 def lookup(arg, root=""):
     """The ``DatasetRef`` ``arg`` names, read with ``DATASET.ROOT`` = ``root``; ``KeyError`` saying what is known.
 
@@ -181,30 +215,11 @@ def lookup(arg, root=""):
     ``DATASET.IMAGE_FOLDER.NAME`` of such a file.
     """
     from sempt.data.readers import facts, registered
-    config_file = None
-    if arg.endswith((".yaml", ".yml")) or osp.isfile(arg):
-        if not osp.isfile(arg):
-            raise KeyError(f"Dataset config file {arg} does not exist")
-        config_file = arg
-    else:
-        try:
-            config_file = osp.join(CONFIGS_DIR, info(arg).config + ".yaml")
-        except KeyError:
-            cls = next((c for c in registered() if c.__name__.lower() == arg.lower()), None)
-            if cls is not None:
-                config_file = osp.join(CONFIGS_DIR, f"{cls.config_name}.yaml")
-            elif osp.isfile(osp.join(CONFIGS_DIR, f"{arg}.yaml")):
-                config_file = osp.join(CONFIGS_DIR, f"{arg}.yaml")
+    config_file = _named_config_file(arg)
     if config_file is None:  # the configured name of a user's dataset config
-        readers = {c.__name__: c for c in registered() if hasattr(c, "configured_facts")}
-        for path in sorted(glob.glob(osp.join(CONFIGS_DIR, "*.yaml"))):
-            if _config_reader(path) in readers:
-                try:
-                    cfg = _dataset_cfg(path, root)
-                except ValueError:
-                    continue
-                if facts(cfg.DATASET.NAME, cfg).name == arg:
-                    return DatasetRef(facts(cfg.DATASET.NAME, cfg), cfg, path)
+        ref = _configured_dataset(arg, root)
+        if ref is not None:
+            return ref
         entries = _catalog()
         others = sorted(c.__name__ for c in registered() if c.__name__ not in entries)
         raise KeyError(f"Unknown dataset {arg!r}; known: {sorted(entries)} (or config names "

@@ -35,7 +35,7 @@ def check_dataset(root, reader, quick=False):
     missing or broken. ``bad_images``: ``[(path, reason)]`` of the images that cannot be decoded. ``reader``
     is anything ``catalog.lookup`` knows: a catalog name, another reader, or a dataset config (file or name:
     a user's ``ImageFolder`` dataset), whose class names are then not compared with a shipped list."""
-    from sempt.data.coop import DatasetError, find_bad_images, read_only
+    from sempt.data.coop import DatasetError, read_only
     from sempt.data.readers import reader as reader_class
     ref = catalog.lookup(reader, root)
     name = ref.facts.reader
@@ -54,16 +54,28 @@ def check_dataset(root, reader, quick=False):
     except (DatasetError, OSError, ValueError, KeyError) as e:
         row.update(status="broken", problem=str(e).splitlines()[0])
         return row
+    _sizes_and_names(row, cls, ds, name if shipped else None)
+    _decode_images(row, ds, label, quick)
+    return row
+
+
+def _sizes_and_names(row, cls, ds, shipped_name):
+    """Split sizes into ``row``; class names compared with the shipped list (``shipped_name``) when there is one."""
     test_only = cls.test_only
     row.update(classes=ds.num_classes, test=len(ds.test),
                train=None if test_only else len(ds.train_x),
                val=None if test_only or ds.val is ds.test else len(ds.val))
-    expected = catalog.classnames(name) if shipped else None  # a dataset whose names come from its data
+    expected = catalog.classnames(shipped_name) if shipped_name else None  # a dataset whose names come from its data
     if expected is not None and ds.classnames != expected:
         diff = next((i for i, (a, b) in enumerate(zip(ds.classnames, expected)) if a != b), None)
         what = (f"label {diff} is {ds.classnames[diff]!r}, expected {expected[diff]!r}" if diff is not None
                 else f"{len(ds.classnames)} classes, expected {len(expected)}")
         row.update(status="broken", problem=f"class names differ from CoOp's: {what}")
+
+
+def _decode_images(row, ds, label, quick):
+    """Every image of the splits decoded (a fixed sample of ``QUICK_SAMPLE`` with ``quick``); damage into ``row``."""
+    from sempt.data.coop import find_bad_images
     paths = sorted({item.impath for part in (ds.train_x, ds.val or [], ds.test) for item in part})
     if quick and len(paths) > QUICK_SAMPLE:
         paths = random.Random(0).sample(paths, QUICK_SAMPLE)
@@ -72,7 +84,6 @@ def check_dataset(root, reader, quick=False):
         path, why = row["bad_images"][0]
         row.update(status="broken", problem=f"{len(row['bad_images'])} of {len(paths):,} decoded images are damaged, "
                                             f"e.g. {path} ({why})" + (f"; {row['problem']}" if row["problem"] else ""))
-    return row
 
 
 def _fmt(value, expected):
