@@ -110,6 +110,46 @@ def _token_text(tokenizer, token_id):
     return (text if whole else text + "-"), bpe
 
 
+def context_vectors(ctx, names, ctx_init, clip_model, topk):
+    """Per learned context vector: its class (CSC), position, nearest vocabulary tokens and, where words
+    initialised it, the initial word and how far the vector moved from it."""
+    from sempt.text_encoder import tokenizer
+    tok = tokenizer()
+    n_ctx = ctx.shape[-2]
+    init_ids = tok.encode(ctx_init)[:n_ctx] if ctx_init else []
+    embedding = clip_model.token_embedding.weight.detach().float()
+    rows = ctx.reshape(-1, ctx.shape[-1])
+    dist, ids = nearest_tokens(rows, embedding, topk)
+    vectors = []
+    for r in range(rows.shape[0]):
+        c, pos = divmod(r, n_ctx)
+        item = {"class": names[c] if ctx.dim() == 3 else None, "position": pos + 1,
+                "nearest": [{"token": _token_text(tok, i)[0], "bpe": _token_text(tok, i)[1], "id": i, "distance": d}
+                            for d, i in zip(dist[r].tolist(), ids[r].tolist())]}
+        if pos < len(init_ids):
+            item["init"] = _token_text(tok, init_ids[pos])[0]
+            item["moved"] = (rows[r] - embedding[init_ids[pos]]).norm().item()
+        vectors.append(item)
+    return vectors
+
+
+def prompt_drift(cfg, names, tbl, clip_model, learned, initial):
+    """Cosines between the learned (and initial) class text features and the hand-crafted prompts' (table ``tbl``)."""
+    import torch
+
+    from sempt.templates import get_template, hand_prompts
+    from sempt.text_encoder import encode_texts
+    with torch.no_grad():
+        hand = encode_texts(clip_model, hand_prompts(cfg.DATASET.NAME, names, tbl)).float()
+    cos = (learned * hand).sum(-1)
+    drift = {"template": get_template(cfg.DATASET.NAME, tbl), "table": tbl, "classes": names, "learned": cos.tolist(),
+             "mean_learned": cos.mean().item(), "initial": None, "mean_initial": None}
+    if initial is not None:
+        cos0 = (initial * hand).sum(-1)
+        drift.update(initial=cos0.tolist(), mean_initial=cos0.mean().item())
+    return drift
+
+
 def inspect_run(model_dir, load_epoch=None, classnames=None, dataset=None, backbone=None, topk=5, table=None,
                 opts=(), device=None, verbose=False, export=None):
     """Everything ``python -m sempt.prompts`` prints, as a dict (see the module docstring)."""
@@ -118,8 +158,6 @@ def inspect_run(model_dir, load_epoch=None, classnames=None, dataset=None, backb
     from sempt.clip_loader import load_clip
     from sempt.config import ConfigError
     from sempt.predict import _quiet, load_run
-    from sempt.templates import get_template, hand_prompts
-    from sempt.text_encoder import encode_texts, tokenizer
     trainer, info = load_run(model_dir, load_epoch, classnames, dataset, None, backbone, None, opts, device, verbose,
                              load_weights=False)
     cfg = trainer.cfg
@@ -138,23 +176,8 @@ def inspect_run(model_dir, load_epoch=None, classnames=None, dataset=None, backb
     learned = class_text_features(trainer.model)
     names = info["classnames"]
 
-    tok = tokenizer()
     ctx = pl.ctx.detach().float().cpu()
-    n_ctx = ctx.shape[-2]
-    init_ids = tok.encode(ctx_init)[:n_ctx] if ctx_init else []
-    embedding = clip_model.token_embedding.weight.detach().float()
-    rows = ctx.reshape(-1, ctx.shape[-1])
-    dist, ids = nearest_tokens(rows, embedding, topk)
-    vectors = []
-    for r in range(rows.shape[0]):
-        c, pos = divmod(r, n_ctx)
-        item = {"class": names[c] if ctx.dim() == 3 else None, "position": pos + 1,
-                "nearest": [{"token": _token_text(tok, i)[0], "bpe": _token_text(tok, i)[1], "id": i, "distance": d}
-                            for d, i in zip(dist[r].tolist(), ids[r].tolist())]}
-        if pos < len(init_ids):
-            item["init"] = _token_text(tok, init_ids[pos])[0]
-            item["moved"] = (rows[r] - embedding[init_ids[pos]]).norm().item()
-        vectors.append(item)
+    vectors = context_vectors(ctx, names, ctx_init, clip_model, topk)
     note = None
     if deep:
         note = (f"the first layer's text context (ctx); the {deep} deeper layers' text prompts are not token "
@@ -162,15 +185,7 @@ def inspect_run(model_dir, load_epoch=None, classnames=None, dataset=None, backb
     elif inspect.signature(pl.forward).parameters:
         note = "the shared context without the per-image shift of the meta-network"
 
-    tbl = table or template_table(cfg)
-    with torch.no_grad():
-        hand = encode_texts(clip_model, hand_prompts(cfg.DATASET.NAME, names, tbl)).float()
-    cos = (learned * hand).sum(-1)
-    drift = {"template": get_template(cfg.DATASET.NAME, tbl), "table": tbl, "classes": names, "learned": cos.tolist(),
-             "mean_learned": cos.mean().item(), "initial": None, "mean_initial": None}
-    if initial is not None:
-        cos0 = (initial * hand).sum(-1)
-        drift.update(initial=cos0.tolist(), mean_initial=cos0.mean().item())
+    drift = prompt_drift(cfg, names, table or template_table(cfg), clip_model, learned, initial)
     if export:
         export_prompts(tensors, export)
     return {"run": {k: v for k, v in info.items() if k != "classnames"},
@@ -181,17 +196,26 @@ def inspect_run(model_dir, load_epoch=None, classnames=None, dataset=None, backb
 
 
 def format_report(report, max_classes=50):
-    from tabulate import tabulate
     run, c, d = report["run"], report["context"], report["drift"]
     lines = [f"{run['trainer']} run {run['run_dir']}: {run['checkpoint']} (epoch {run['epoch']}), backbone "
              f"{run['backbone']}",
              "Learned tensors: " + ", ".join(f"{k} {tuple(s)}" for k, s in report["learned_tensors"].items()), ""]
+    lines += _context_lines(c) + [""] + _drift_lines(d, max_classes)
+    if report["exported"]:
+        what = ("the learned tensors " + ", ".join(report["learned_tensors"])
+                if report["exported"].lower().endswith(".pt") else f"ctx {tuple(c['shape'])}")
+        lines += ["", f"Exported {what} to {report['exported']}"]
+    return "\n".join(lines)
+
+
+def _context_lines(c):
+    from tabulate import tabulate
     n_ctx, width = c["shape"][-2], c["shape"][-1]
     head = (f"Context: {n_ctx} vectors of width {width}, " + ("one set per class (CSC)" if c["class_specific"]
                                                               else "shared by all classes")
             + (f", initialised from \"{c['init']}\"" if c["init"] else ", randomly initialised"))
-    lines.append(head + (f"; {c['note']}" if c["note"] else ""))
-    lines.append("Nearest vocabulary tokens of each vector (Euclidean distance in CLIP's token-embedding space):")
+    lines = [head + (f"; {c['note']}" if c["note"] else ""),
+             "Nearest vocabulary tokens of each vector (Euclidean distance in CLIP's token-embedding space):"]
     has_init = any("init" in v for v in c["vectors"])
     rows = []
     for v in c["vectors"]:
@@ -201,22 +225,22 @@ def format_report(report, max_classes=50):
         rows.append(row)
     headers = (["class"] if c["class_specific"] else []) + ["position"] + (
         ["init word", "moved"] if has_init else []) + ["nearest tokens (distance)"]
-    lines += [tabulate(rows, headers=headers, disable_numparse=True), ""]
-    lines.append(f"Drift: cosine between each class's learned text embedding and its hand-crafted prompt "
-                 f"{d['template']!r} ({d['table']} table); KgCoOp's penalty is 1 - the mean")
-    shown = list(range(min(len(d["classes"]), max_classes)))
+    return lines + [tabulate(rows, headers=headers, disable_numparse=True)]
+
+
+def _drift_lines(d, max_classes):
+    from tabulate import tabulate
+    lines = [f"Drift: cosine between each class's learned text embedding and its hand-crafted prompt "
+             f"{d['template']!r} ({d['table']} table); KgCoOp's penalty is 1 - the mean"]
+    initial = [f"{d['mean_initial']:.4f}"] if d["initial"] else []
     rows = [[d["classes"][i], f"{d['learned'][i]:.4f}"] + ([f"{d['initial'][i]:.4f}"] if d["initial"] else [])
-            for i in shown]
+            for i in range(min(len(d["classes"]), max_classes))]
     if len(d["classes"]) > max_classes:
         rows.append([f"... {len(d['classes']) - max_classes} more classes", ""] + ([""] if d["initial"] else []))
-    rows.append(["mean", f"{d['mean_learned']:.4f}"] + ([f"{d['mean_initial']:.4f}"] if d["initial"] else []))
+    rows.append(["mean", f"{d['mean_learned']:.4f}"] + initial)
     lines.append(tabulate(rows, headers=["class", "learned"] + (["initial context"] if d["initial"] else []),
                           disable_numparse=True))
-    if report["exported"]:
-        what = ("the learned tensors " + ", ".join(report["learned_tensors"])
-                if report["exported"].lower().endswith(".pt") else f"ctx {tuple(c['shape'])}")
-        lines += ["", f"Exported {what} to {report['exported']}"]
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv=None):
