@@ -323,35 +323,43 @@ def _ratio(a, b):
 def report(results, methods, cpu=False):
     """The two tables. ``cpu``: also the CPU time of the steps, and ratios from it (on a shared machine the
     process's CPU time is what load changes least; with one thread it is the time of an idle core)."""
-    from tabulate import tabulate
     by = {(r["method"], r["checkpointing"]): r for r in results}
     train = "train_cpu_ms_per_image" if cpu else "train_ms_per_image"
+    _cost_table(results, methods, by, train, cpu)
+    _checkpointing_table(methods, by, train, cpu)
+
+
+def _cost_row(m, s, r, by, evals, train, cpu):
+    row = [m, "on" if s == "always" else "off"]
+    if "error" in r:
+        return row + [r["error"]]
     ev_key = "eval_cpu_ms_per_image" if cpu else "eval_ms_per_image"
+    base = by.get(("CoOp", s), {})
+    ev = evals.get(m, {}) if s == SETTINGS[0] else {}
+    row += [_fmt(r["train_ms_per_image"])] + ([_fmt(r.get("train_cpu_ms_per_image"))] if cpu else [])
+    row += [_fmt(ev.get("eval_ms_per_image"), 2)] + ([_fmt(ev.get("eval_cpu_ms_per_image"), 2)] if cpu else [])
+    row += [_fmt(r["peak_mib"], 0), _fmt(_ratio(r.get(train), base.get(train)), 2),
+            _fmt(_ratio(ev.get(ev_key), evals.get("CoOp", {}).get(ev_key)), 2) if ev else "",
+            _fmt(_ratio(r["peak_mib"], base.get("peak_mib")), 2)]
+    return row
+
+
+def _cost_table(results, methods, by, train, cpu):
+    """Per method and setting: training and evaluation ms per image, peak memory, ratios to CoOp."""
+    from tabulate import tabulate
     evals = {r["method"]: r for r in results if r.get("eval_ms_per_image") is not None}
-    rows = []
-    for m in methods:
-        for s in SETTINGS:
-            r = by.get((m, s))
-            if r is None:
-                continue
-            row = [m, "on" if s == "always" else "off"]
-            if "error" in r:
-                rows.append(row + [r["error"]])
-                continue
-            base = by.get(("CoOp", s), {})
-            ev = evals.get(m, {}) if s == SETTINGS[0] else {}
-            row += [_fmt(r["train_ms_per_image"])] + ([_fmt(r.get("train_cpu_ms_per_image"))] if cpu else [])
-            row += [_fmt(ev.get("eval_ms_per_image"), 2)] + ([_fmt(ev.get("eval_cpu_ms_per_image"), 2)] if cpu else [])
-            row += [_fmt(r["peak_mib"], 0), _fmt(_ratio(r.get(train), base.get(train)), 2),
-                    _fmt(_ratio(ev.get(ev_key), evals.get("CoOp", {}).get(ev_key)), 2) if ev else "",
-                    _fmt(_ratio(r["peak_mib"], base.get("peak_mib")), 2)]
-            rows.append(row)
+    rows = [_cost_row(m, s, by[(m, s)], by, evals, train, cpu) for m in methods for s in SETTINGS if (m, s) in by]
     headers = ["method", "checkpointing", "train ms/image"] + (["train CPU ms/image"] if cpu else []) + [
         "eval ms/image"] + (["eval CPU ms/image"] if cpu else []) + ["peak MiB", "train vs CoOp", "eval vs CoOp",
                                                                      "memory vs CoOp"]
     print(tabulate(rows, headers=headers))
     print("(evaluation is measured once per method, without gradients, where checkpointing does not apply; ratios "
           "to CoOp compare the same checkpointing setting" + ("; time ratios from CPU time)" if cpu else ")"))
+
+
+def _checkpointing_table(methods, by, train, cpu):
+    """Per method: what checkpointing saves (peak memory off/on) and costs (step time on/off)."""
+    from tabulate import tabulate
     rows = []
     for m in methods:
         on, off = by.get((m, "always"), {}), by.get((m, "never"), {})
@@ -396,38 +404,53 @@ def available_gb():
     return None
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.child:
-        spec = json.loads(args.child)
-        if spec["device"] == "cpu":
-            set_mmap_threshold(64 * 2 ** 10)  # before anything is allocated: see the module's docstring
-        res = run_variant(spec, log=lambda s: print("  " + s, file=sys.stderr, flush=True))
-        print("RESULT " + json.dumps(res), flush=True)
-        return 0
-    from sempt.fileio import write_json
-    from sempt.world.progress import fmt_seconds
+def run_as_child(spec_json):
+    """One variant in this fresh process (CPU): its result on stdout as one RESULT line."""
+    spec = json.loads(spec_json)
+    if spec["device"] == "cpu":
+        set_mmap_threshold(64 * 2 ** 10)  # before anything is allocated: see the module's docstring
+    res = run_variant(spec, log=lambda s: print("  " + s, file=sys.stderr, flush=True))
+    print("RESULT " + json.dumps(res), flush=True)
+    return 0
+
+
+def check_request(args):
+    """``(methods, settings, device)``, or None after printing what is wrong."""
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     settings = [s.strip() for s in args.checkpointing.split(",") if s.strip()]
     bad = [m for m in methods if m not in METHODS] + [s for s in settings if s not in SETTINGS]
     if bad or not methods or not settings:
         print(f"error: unknown method or setting {bad}: --methods from {', '.join(METHODS)}; --checkpointing from "
               f"{', '.join(SETTINGS)}", file=sys.stderr)
-        return 2
+        return None
     if "CoOp" not in methods:
         methods.insert(0, "CoOp")  # the reference of the ratios
     settings = [s for s in SETTINGS if s in settings]
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but torch sees no GPU; use --device cpu", file=sys.stderr)
-        return 2
+        return None
     if args.prec == "fp16" and device.type != "cuda":
         print("note: --prec fp16 needs CUDA; running fp32 on CPU")
         args.prec = "fp32"
-    limit = args.memory_limit_gb
-    if device.type == "cpu" and limit is None:
-        avail = available_gb()
-        limit = 0.75 * avail if avail else None
+    return methods, settings, device
+
+
+def measure_one(spec, device, clip_model):
+    """One variant: in this process on CUDA (exact allocator statistics, CLIP built once), else in a child."""
+    if device.type != "cuda":
+        return run_child(spec)
+    try:
+        res = run_variant(spec, clip_model, log=lambda s: print("  " + s, flush=True))
+    except torch.cuda.OutOfMemoryError:
+        res = {"method": spec["method"], "checkpointing": spec["checkpointing"], "error": "out of memory"}
+    gc.collect()
+    torch.cuda.empty_cache()
+    return res
+
+
+def run_variants(args, methods, settings, device, limit):
+    from sempt.world.progress import fmt_seconds
     variants = [(m, s) for m in methods for s in settings]
     print(f"{args.preset} shapes, {args.classes} classes, batch {args.batch} (eval {args.eval_batch}), "
           f"{device.type} {args.prec}, torch threads {torch.get_num_threads()}, {len(variants)} variants"
@@ -442,20 +465,29 @@ def main(argv=None):
                     time_share=left / (len(variants) - i), memory_limit_gb=limit,
                     eval=setting == settings[0])
         print(f"[{i + 1}/{len(variants)}] {method}, checkpointing {setting}", flush=True)
-        if device.type == "cuda":  # exact allocator statistics: one process, CLIP built once
-            try:
-                res = run_variant(spec, clip_model, log=lambda s: print("  " + s, flush=True))
-            except torch.cuda.OutOfMemoryError:
-                res = {"method": method, "checkpointing": setting, "error": "out of memory"}
-            gc.collect()
-            torch.cuda.empty_cache()
-        else:
-            res = run_child(spec)
+        res = measure_one(spec, device, clip_model)
         results.append(res)
         done = time.time() - start
         eta = done / (i + 1) * (len(variants) - i - 1)
         print(f"  done: {res.get('error') or 'peak %.0f MiB, %.1f ms/image' % (res['peak_mib'], res['train_ms_per_image'])}"
               f" | elapsed {fmt_seconds(done)}, eta {fmt_seconds(eta)}", flush=True)
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.child:
+        return run_as_child(args.child)
+    from sempt.fileio import write_json
+    request = check_request(args)
+    if request is None:
+        return 2
+    methods, settings, device = request
+    limit = args.memory_limit_gb
+    if device.type == "cpu" and limit is None:
+        avail = available_gb()
+        limit = 0.75 * avail if avail else None
+    results = run_variants(args, methods, settings, device, limit)
     print()
     report(results, methods, cpu=device.type == "cpu")
     if args.json:
