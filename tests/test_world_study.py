@@ -89,15 +89,19 @@ def _world(tmp):
             "attributes": {p: str(tmp / f"attributes_noise{p:g}" / "clipworld.json") for p in (0.0, 0.3, 0.6)}}
 
 
-def test_plan_has_every_row_and_the_right_dependencies(tmp_path):
+def _plan(tmp_path):
     p = study.Planner(_world(tmp_path), tmp_path / "out", splits=[0, 1], seeds=[1, 2])
+    return p, p.tasks({})
+
+
+def test_plan_has_every_row_and_the_right_dependencies(tmp_path):
+    p, tasks = _plan(tmp_path)
     names = [v.name for v in p.variants]
     assert names[:4] == study.MAIN and "zero-shot + attributes" in names
     for expected in ("UNSEEN_LABEL hand", "INFERENCE label", "INFERENCE attribute", "INFERENCE ensemble", "BETA 0",
                      "BETA 0.25", "BETA 0.75", "BETA 1", "NUM_ATTRIBUTES 1", "NUM_ATTRIBUTES 3", "LAMBDA 0",
                      "noise 0.3", "noise 0.6"):
         assert expected in names
-    tasks = p.tasks({})
     keys = {t.key for t in tasks}
     # per (split, seed): zs 2 tests, 3 trained methods x (train + test), 4 in-process ablation tasks (groups)
     assert len(tasks) == 4 * (2 + 3 * 2 + 4)
@@ -110,6 +114,11 @@ def test_plan_has_every_row_and_the_right_dependencies(tmp_path):
     assert next(t for t in tasks if t.key == "ablations (BETA) clip_world_s1 seed 2").deps == []
     runs = {label: argv for t in tasks if t.kind == "inprocess" and "s1 seed 2" in t.key for label, argv in t.runs}
     assert len(runs) == 27 and len(ab.outputs) == len(ab.runs)
+
+
+def test_plan_ablation_runs_have_the_right_arguments(tmp_path):
+    p, tasks = _plan(tmp_path)
+    runs = {label: argv for t in tasks if t.kind == "inprocess" and "s1 seed 2" in t.key for label, argv in t.runs}
     hand = runs["UNSEEN_LABEL hand clip_world_s1 seed 2 test_new"]
     model_dir = hand[hand.index("--model-dir") + 1]
     assert model_dir == study.run_dir(str(tmp_path / "out" / "methods"), "train_base", 1, 2, "sempt", 16)
@@ -124,6 +133,10 @@ def test_plan_has_every_row_and_the_right_dependencies(tmp_path):
     assert beta[beta.index("--model-dir") + 1].endswith(osp.join("ablations", "BETA_0.25", "base2new", "train_base",
                                                                   "clip_world_s1", "shots_16", "SemPT", "world",
                                                                   "seed2"))
+
+
+def test_plan_scripts_and_subsets(tmp_path):
+    _, tasks = _plan(tmp_path)
     coop = next(t for t in tasks if t.key == "CoOp clip_world seed 1 train")
     assert coop.cmd[1].endswith(osp.join("scripts", "coop", "base2new_train.sh")) and coop.cmd[2:4] == ["clip_world", "1"]
     assert coop.env["OUTPUT"] == str(tmp_path / "out" / "methods")
