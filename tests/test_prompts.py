@@ -73,23 +73,9 @@ def coop_run(tiny_clip, tmp_path_factory):
     return out
 
 
-def test_prompts_command_against_brute_force_and_export_round_trip(coop_run, tiny_clip, tmp_path, capsys):
-    from sempt.clip_loader import load_clip
-    from sempt.prompt_learner import PromptLearner
-    from sempt.prompted_clip import CoOpCLIP
-    from sempt.prompts import main
-    from sempt.text_encoder import encode_texts, tokenizer
-    export_pt = str(tmp_path / "ctx.pt")
-    proc = subprocess.run([sys.executable, "-m", "sempt.prompts", coop_run, "--topk", "3", "--export", export_pt,
-                           "--format", "json"], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
-    ctx = torch.load(osp.join(coop_run, "prompt_learner", "model.pth.tar-2"), weights_only=True)["state_dict"]["ctx"]
-    assert report["run"]["epoch"] == 2 and report["context"]["shape"] == [4, 64] and report["learned_tensors"] == {
-        "ctx": [4, 64]}
-
-    # nearest tokens: every vocabulary embedding's distance, computed here in float64
-    clip_model = load_clip(tiny_clip["state_dict"], device="cpu")
+def _check_nearest_tokens(report, ctx, clip_model):
+    """Nearest tokens against every vocabulary embedding's distance, computed here in float64."""
+    from sempt.text_encoder import tokenizer
     W = clip_model.token_embedding.weight.detach().double().numpy()
     init = tokenizer().encode("a photo of a")
     for pos, v in enumerate(report["context"]["vectors"]):
@@ -99,7 +85,13 @@ def test_prompts_command_against_brute_force_and_export_round_trip(coop_run, tin
         assert v["init"] == ["a", "photo", "of", "a"][pos] and v["moved"] == pytest.approx(d[init[pos]], rel=1e-4)
         assert v["nearest"][0]["distance"] > 0.1  # it did move: the learned vector is no longer its word
 
-    # drift: learned class embeddings (the model rebuilt by hand) against the hand-crafted prompts
+
+def _check_drift(report, ctx, clip_model):
+    """Drift: learned class embeddings (the model rebuilt by hand) against the hand-crafted prompts; returns
+    the learned class embeddings."""
+    from sempt.prompt_learner import PromptLearner
+    from sempt.prompted_clip import CoOpCLIP
+    from sempt.text_encoder import encode_texts
     model = CoOpCLIP(PromptLearner(NAMES, clip_model, ctx_init="a photo of a"), clip_model).eval()
     with torch.no_grad():
         initial = model.text_features().clone()
@@ -111,6 +103,26 @@ def test_prompts_command_against_brute_force_and_export_round_trip(coop_run, tin
     assert d["learned"] == pytest.approx((learned * hand).sum(-1).tolist(), abs=1e-5)
     assert d["initial"] == pytest.approx((initial * hand).sum(-1).tolist(), abs=1e-5)
     assert d["mean_learned"] == pytest.approx(np.mean(d["learned"]), abs=1e-6)
+    return learned
+
+
+def test_prompts_command_against_brute_force_and_export_round_trip(coop_run, tiny_clip, tmp_path, capsys):
+    from sempt.clip_loader import load_clip
+    from sempt.prompt_learner import PromptLearner
+    from sempt.prompted_clip import CoOpCLIP
+    from sempt.prompts import main
+    export_pt = str(tmp_path / "ctx.pt")
+    proc = subprocess.run([sys.executable, "-m", "sempt.prompts", coop_run, "--topk", "3", "--export", export_pt,
+                           "--format", "json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    ctx = torch.load(osp.join(coop_run, "prompt_learner", "model.pth.tar-2"), weights_only=True)["state_dict"]["ctx"]
+    assert report["run"]["epoch"] == 2 and report["context"]["shape"] == [4, 64] and report["learned_tensors"] == {
+        "ctx": [4, 64]}
+
+    clip_model = load_clip(tiny_clip["state_dict"], device="cpu")
+    _check_nearest_tokens(report, ctx, clip_model)
+    learned = _check_drift(report, ctx, clip_model)
 
     # export: the checkpoint's context, bit for bit; loaded into a fresh prompt learner it gives the same classes
     exported = torch.load(export_pt, weights_only=True)
