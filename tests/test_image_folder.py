@@ -217,19 +217,25 @@ def test_checker_reads_a_user_dataset_without_writing(tmp_path):
 COPIED = ("train.py", "parse_test_res.py", "sempt", "trainers", "datasets", "configs", "scripts")
 
 
-def test_readme_walkthrough_end_to_end(tiny_clip, tmp_path, monkeypatch, capsys):
-    """prepare the folder -> check -> attributes (export, answer, import) -> base2new train and test -> results.
+class _Walkthrough:
+    """The copy of the repository the walkthrough runs in, and its two ways of running a command."""
 
-    In a copy of the repository, so its configs/datasets/ and attributes_cache/ stay untouched. The
-    ``python -m`` commands run in this process with the same arguments (their code reads the copy's
-    configs/datasets/ and attributes_cache/); the scripts run as subprocesses (three Python processes, two of
-    them training and evaluating SemPT on the tiny CLIP): 34-56 s measured on two cores at load average 5-6."""
-    from fake_openai import correct_answer
-    import parse_test_res
-    import sempt.data.catalog as catalog
-    import trainers.attributes.__main__ as attributes_cli
-    from sempt.data.__main__ import main as data_cli
-    repo = tmp_path / "repo"
+    def __init__(self, repo, env, capsys):
+        self.repo, self.env, self.capsys = repo, env, capsys
+
+    def python_m(self, cli, *argv):  # `python -m <module> ARGV` in the copy
+        self.capsys.readouterr()
+        assert cli(list(argv)) == 0, self.capsys.readouterr()
+        return self.capsys.readouterr().out
+
+    def bash(self, *cmd):
+        proc = subprocess.run(["bash", *cmd], cwd=str(self.repo), env=self.env, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, f"{cmd}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        return proc.stdout
+
+
+def _copy_repo(repo):
     repo.mkdir()
     for name in COPIED:
         src = osp.join(REPO, name)
@@ -237,39 +243,28 @@ def test_readme_walkthrough_end_to_end(tiny_clip, tmp_path, monkeypatch, capsys)
             shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, repo / name)
-    data = tmp_path / "data"
-    folder = make_folder(data, per_class=8, name="my_flowers")  # $DATA/my_flowers/<class>/<images>
-    env = dict(os.environ, DATA=str(data), BACKBONE=tiny_clip["state_dict"], SHOTS="2", PYTHON=sys.executable,
-               XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("DATA", str(data))
-    monkeypatch.setattr(catalog, "CONFIGS_DIR", str(repo / "configs" / "datasets"))
-    monkeypatch.setattr(attributes_cli, "DEFAULT_DIR", str(repo / "attributes_cache"))
 
-    def python_m(cli, *argv):  # `python -m <module> ARGV` in the copy
-        capsys.readouterr()
-        assert cli(list(argv)) == 0, capsys.readouterr()
-        return capsys.readouterr().out
 
-    def bash(*cmd):
-        proc = subprocess.run(["bash", *cmd], cwd=str(repo), env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, f"{cmd}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        return proc.stdout
-
-    # 1. the dataset config: a copy of the example with the folder, template and domain
-    example = open(repo / "configs" / "datasets" / "image_folder.yaml").read()
+def _step1_config_and_check(w):
+    """The dataset config: a copy of the example with the folder, template and domain; the checker's row."""
+    from sempt.data.__main__ import main as data_cli
+    example = open(w.repo / "configs" / "datasets" / "image_folder.yaml").read()
     mine = (example.replace('DIR: "my_dataset"', 'DIR: "my_flowers"')
             .replace('TEMPLATE: "a photo of a {}."', 'TEMPLATE: "a photo of a {}, a type of flower."')
             .replace('DOMAIN: ""', 'DOMAIN: "garden flowers"'))
     assert mine.count("my_flowers") == 1 and "type of flower" in mine and "garden flowers" in mine
-    (repo / "configs" / "datasets" / "my_flowers.yaml").write_text(mine)
-    out = python_m(data_cli, "check", "--dataset", "my_flowers")
+    (w.repo / "configs" / "datasets" / "my_flowers.yaml").write_text(mine)
+    out = w.python_m(data_cli, "check", "--dataset", "my_flowers")
     row = next(line.split() for line in out.splitlines() if line.startswith("my_flowers"))
     assert row == ["my_flowers", "(ImageFolder)", "ok", "4", "16", "8", "8"]  # classes, train, val, test
 
-    # 2. attributes without an API: export the prompts, answer them ("a chat assistant"), import
-    answers = repo / "answers"
-    python_m(attributes_cli.main, "export", "--dataset", "my_flowers", "--out", "answers/")
+
+def _step2_attributes(w, folder):
+    """Attributes without an API: export the prompts, answer them ("a chat assistant"), import."""
+    from fake_openai import correct_answer
+    import trainers.attributes.__main__ as attributes_cli
+    answers = w.repo / "answers"
+    w.python_m(attributes_cli.main, "export", "--dataset", "my_flowers", "--out", "answers/")
 
     def answer(prompt, reply):
         user = (answers / "my_flowers" / prompt).read_text().split("### user\n", 1)[1]
@@ -277,26 +272,30 @@ def test_readme_walkthrough_end_to_end(tiny_clip, tmp_path, monkeypatch, capsys)
         (answers / "my_flowers" / reply).write_text(correct_answer([{"role": "user", "content": user}]))
 
     answer("step1_prompt.txt", "step1_answer.json")
-    python_m(attributes_cli.main, "export", "--dataset", "my_flowers", "--out", "answers/")
+    w.python_m(attributes_cli.main, "export", "--dataset", "my_flowers", "--out", "answers/")
     answer("step2_prompt_000.txt", "step2_answer_000.json")
-    out = python_m(attributes_cli.main, "import", "--dataset", "my_flowers", "--from", "answers/",
-                   "--answered-by", "a chat assistant")
-    attr_file = repo / "attributes_cache" / "my_flowers.json"
+    out = w.python_m(attributes_cli.main, "import", "--dataset", "my_flowers", "--from", "answers/",
+                     "--answered-by", "a chat assistant")
+    attr_file = w.repo / "attributes_cache" / "my_flowers.json"
     assert f"Wrote {attr_file}" in out and " ok " in out
     written = json.load(open(attr_file))
     assert written["dataset"] == "my_flowers" and sorted(written["classes"]) == FLOWERS
     assert not osp.exists(osp.join(folder, "split_sempt_ImageFolder.json"))  # nothing written into $DATA yet
+    return attr_file
 
-    # 3. SemPT base-to-new through the scripts (the test adds the tiny CLIP's options)
-    bash("scripts/sempt/base2new_train.sh", "my_flowers", "1", *TINY_OPTS)
+
+def _step3_train_and_test(w, folder, attr_file):
+    """SemPT base-to-new through the scripts (the test adds the tiny CLIP's options); returns the run folder
+    pattern, the split and the evaluation's results."""
+    w.bash("scripts/sempt/base2new_train.sh", "my_flowers", "1", *TINY_OPTS)
     split_path = osp.join(folder, "split_sempt_ImageFolder.json")
     stamp = os.stat(split_path).st_mtime_ns
-    run = repo / "output" / "base2new" / "{}" / "my_flowers" / "shots_2" / "SemPT" / "vit_b16_ep50_ctxv1" / "seed1"
+    run = w.repo / "output" / "base2new" / "{}" / "my_flowers" / "shots_2" / "SemPT" / "vit_b16_ep50_ctxv1" / "seed1"
     train_log = open(str(run).format("train_base") + "/log.txt").read()
     assert f"Attributes (6) from {attr_file}" in train_log
     assert "Hand-crafted template (coop table): 'a photo of a {}, a type of flower.'" in train_log
     assert "Finish training" in train_log
-    bash("scripts/sempt/base2new_test.sh", "my_flowers", "1", *TINY_OPTS)
+    w.bash("scripts/sempt/base2new_test.sh", "my_flowers", "1", *TINY_OPTS)
     assert os.stat(split_path).st_mtime_ns == stamp  # the split was built once and reused
     test_dir = str(run).format("test_new")
     res = json.load(open(osp.join(test_dir, "results.json")))
@@ -308,29 +307,10 @@ def test_readme_walkthrough_end_to_end(tiny_clip, tmp_path, monkeypatch, capsys)
     assert res["accuracy"] == pytest.approx(100.0 * res["correct"] / 4)
     test_log = open(osp.join(test_dir, "log.txt")).read()
     assert "0 of 2 evaluated classes via label embeddings (seen in training), 2 via attribute-enhanced" in test_log
+    return run, split, res
 
-    # --- PREDICTION STEP: `python -m sempt.predict` (and `python -m sempt.prompts`) on the trained SemPT run ---
-    import sempt.attributes
-    import sempt.data.readers
-    from sempt.predict import main as predict_cli
-    from sempt.prompts import main as prompts_cli
-    monkeypatch.setattr(sempt.attributes, "DEFAULT_DIR", str(repo / "attributes_cache"))  # the copy's, as in training
-    # each command as in a fresh process: no dataset config made current by a reader built earlier in this one
-    current = {}
-    monkeypatch.setattr(sempt.data.readers, "_current", current)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the scripts' attribute-embedding cache
-    train_dir = str(run).format("train_base")
-    rel_run = osp.relpath(train_dir, repo)
-    first = {}
-    for image, _, name in split["test"]:
-        first.setdefault(name, osp.join(folder, image))
-    images = [first[c] for c in FLOWERS]  # one test image per class
-    capsys.readouterr()
-    current.clear()
-    assert predict_cli(["--model-dir", rel_run, "--dataset", "my_flowers", "--topk", "4", "--format", "json",
-                        "--verbose", *images]) == 0
-    out, err = capsys.readouterr()
-    pred = json.loads(out)
+
+def _check_predictions(pred, images, attr_file, err):
     # the dataset's class names as its reader gives them; the run's attribute file; the configured template
     assert pred["classes"] == FLOWERS and pred["run"]["attribute_file"] == str(attr_file)
     assert "Hand-crafted template (coop table): 'a photo of a {}, a type of flower.'" in err
@@ -342,22 +322,73 @@ def test_readme_walkthrough_end_to_end(tiny_clip, tmp_path, monkeypatch, capsys)
         assert {t["class"]: t["scored_by"] for t in p["top"]} == {"daisy": "label", "rose": "label",
                                                                 "sunflower": "attribute", "tulip": "attribute"}
         assert sum(t["probability"] for t in p["top"]) == pytest.approx(1.0, abs=1e-5)
+
+
+def _step_predict(w, monkeypatch, tmp_path, folder, attr_file, run, split, res):
+    """`python -m sempt.predict` (and `python -m sempt.prompts`) on the trained SemPT run."""
+    import sempt.attributes
+    import sempt.data.readers
+    from sempt.predict import main as predict_cli
+    from sempt.prompts import main as prompts_cli
+    monkeypatch.setattr(sempt.attributes, "DEFAULT_DIR", str(w.repo / "attributes_cache"))  # the copy's, as in training
+    # each command as in a fresh process: no dataset config made current by a reader built earlier in this one
+    current = {}
+    monkeypatch.setattr(sempt.data.readers, "_current", current)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the scripts' attribute-embedding cache
+    rel_run = osp.relpath(str(run).format("train_base"), w.repo)
+    first = {}
+    for image, _, name in split["test"]:
+        first.setdefault(name, osp.join(folder, image))
+    images = [first[c] for c in FLOWERS]  # one test image per class
+    w.capsys.readouterr()
+    current.clear()
+    assert predict_cli(["--model-dir", rel_run, "--dataset", "my_flowers", "--topk", "4", "--format", "json",
+                        "--verbose", *images]) == 0
+    out, err = w.capsys.readouterr()
+    _check_predictions(json.loads(out), images, attr_file, err)
     # over the new classes alone, prediction counts the same correct test images per class as the evaluation did
     new = tmp_path / "new_classes.txt"
     new.write_text("sunflower\ntulip\n")
     new_test = [(osp.join(folder, image), name) for image, _, name in split["test"] if name in ("sunflower", "tulip")]
     current.clear()  # (without --dataset no reader is built: only the run's config gives the attribute file)
-    out = python_m(predict_cli, "--model-dir", rel_run, "--classes", str(new), "--topk", "1", "--format", "json",
-                   *[path for path, _ in new_test])
+    out = w.python_m(predict_cli, "--model-dir", rel_run, "--classes", str(new), "--topk", "1", "--format", "json",
+                     *[path for path, _ in new_test])
     correct = {"sunflower": 0, "tulip": 0}
     for (_, truth), p in zip(new_test, json.loads(out)["predictions"]):
         correct[truth] += p["top"][0]["class"] == truth
     assert correct == {c["name"]: c["correct"] for c in res["per_class"]}
     # the learned prompt's drift is measured against the configured template too
     current.clear()
-    drift = json.loads(python_m(prompts_cli, rel_run, "--format", "json"))["drift"]
+    drift = json.loads(w.python_m(prompts_cli, rel_run, "--format", "json"))["drift"]
     assert drift["template"] == "a photo of a {}, a type of flower." and drift["classes"] == ["daisy", "rose"]
 
+
+def test_readme_walkthrough_end_to_end(tiny_clip, tmp_path, monkeypatch, capsys):
+    """prepare the folder -> check -> attributes (export, answer, import) -> base2new train and test ->
+    prediction and prompt inspection -> results.
+
+    In a copy of the repository, so its configs/datasets/ and attributes_cache/ stay untouched. The
+    ``python -m`` commands run in this process with the same arguments (their code reads the copy's
+    configs/datasets/ and attributes_cache/); the scripts run as subprocesses (three Python processes, two of
+    them training and evaluating SemPT on the tiny CLIP): 34-56 s measured on two cores at load average 5-6."""
+    import parse_test_res
+    import sempt.data.catalog as catalog
+    import trainers.attributes.__main__ as attributes_cli
+    repo = tmp_path / "repo"
+    _copy_repo(repo)
+    data = tmp_path / "data"
+    folder = make_folder(data, per_class=8, name="my_flowers")  # $DATA/my_flowers/<class>/<images>
+    env = dict(os.environ, DATA=str(data), BACKBONE=tiny_clip["state_dict"], SHOTS="2", PYTHON=sys.executable,
+               XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("DATA", str(data))
+    monkeypatch.setattr(catalog, "CONFIGS_DIR", str(repo / "configs" / "datasets"))
+    monkeypatch.setattr(attributes_cli, "DEFAULT_DIR", str(repo / "attributes_cache"))
+    w = _Walkthrough(repo, env, capsys)
+    _step1_config_and_check(w)
+    attr_file = _step2_attributes(w, folder)
+    run, split, res = _step3_train_and_test(w, folder, attr_file)
+    _step_predict(w, monkeypatch, tmp_path, folder, attr_file, run, split, res)
     # 4. results over seeds
-    out = python_m(parse_test_res.main, osp.relpath(osp.dirname(test_dir), repo), "--test-log")
+    out = w.python_m(parse_test_res.main, osp.relpath(osp.dirname(str(run).format("test_new")), repo), "--test-log")
     assert f"accuracy: {res['accuracy']:.2f}%" in out
