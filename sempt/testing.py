@@ -5,9 +5,7 @@ so ``build_model`` infers 64-wide heads) and the real 49,408-token vocabulary, a
 state dict and as a TorchScript archive, exactly the two formats the CLIP loader reads.
 ``make_coop_dataset`` writes small images and a ``split_zhou_*.json`` in a reader's layout.
 """
-import os
 import os.path as osp
-import random
 
 import numpy as np
 import torch

@@ -1,6 +1,4 @@
 """Novel-class accuracy split by name kind (descriptive / known / unknown), from per-class results."""
-import os
-import os.path as osp
 import re
 from collections import defaultdict
 
