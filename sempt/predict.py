@@ -163,19 +163,17 @@ def _run_trainer(model_dir, trainer, load_epoch):
 
 
 def _read_classes(classnames):
-    """``(class names, the file they came from)``: a list passes through; a file holds one name per line."""
+    """``(class names, the file they came from)``: a list passes through; a file is read by
+    ``sempt.fileio.read_class_list`` (one name per line, or a JSON list)."""
     from sempt.config import ConfigError
+    from sempt.fileio import read_class_list
     if not isinstance(classnames, (str, os.PathLike)):
         return classnames, None
     classes_file = os.fspath(classnames)
     try:
-        with open(classes_file, encoding="utf-8") as f:
-            classnames = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
-    except OSError as e:
-        raise ConfigError(f"--classes {classes_file}: {e.strerror or e}") from None
-    if not classnames:
-        raise ConfigError(f"--classes {classes_file} holds no class name (one per line)")
-    return classnames, classes_file
+        return read_class_list(classes_file), classes_file
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _dataset_ref(dataset, flat):

@@ -30,6 +30,7 @@ from sempt.attributes import DEFAULT_DIR, SHARED_FILES, AttributeFileError, attr
 from sempt.data import catalog
 from sempt.data.coop import DatasetError
 from sempt.data.readers import ReadersNotFound
+from sempt.fileio import read_class_list
 
 from . import prompts
 
@@ -39,27 +40,11 @@ class TargetError(ValueError):
 
 
 def read_class_file(path):
-    """Class names from ``path``: a JSON list of names, or one name per line (blank lines skipped)."""
-    if not osp.isfile(path):
-        raise TargetError(f"--classes {path}: no such file")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if text.lstrip().startswith("["):
-        try:
-            names = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise TargetError(f"--classes {path}: not a valid JSON list ({e})") from e
-        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
-            raise TargetError(f"--classes {path}: the JSON list must hold non-empty class names")
-        names = [n.strip() for n in names]
-    else:
-        names = [line.strip() for line in text.splitlines() if line.strip()]
-    if not names:
-        raise TargetError(f"--classes {path}: no class names in the file")
-    dups = sorted({n for n in names if names.count(n) > 1})
-    if dups:
-        raise TargetError(f"--classes {path}: {dups[:5]} appear more than once; give each class once")
-    return names
+    """Class names from ``path`` (``sempt.fileio.read_class_list``: a JSON list or one name per line)."""
+    try:
+        return read_class_list(path)
+    except ValueError as e:
+        raise TargetError(str(e)) from None
 
 
 @dataclass
