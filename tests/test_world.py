@@ -103,3 +103,34 @@ def test_sempt_base_to_novel_on_the_world(mini_world, tmp_path):
     from sempt.world.report import kind_table
     rows = kind_table(str(tmp_path / "out"), osp.join(mini_world["data"], "clip_world", "categories.json"))
     assert rows and rows[0][0] == "SemPT/world" and all(cell != "-" for cell in rows[0][2:])
+
+
+def test_captions_version_1_are_unchanged_and_version_2_rewords():
+    from sempt.world.captions import caption
+    profile = {"shape": "ring", "colour": "red", "pattern": "dotted", "size": "small", "background": "dark"}
+    # version 1 is the frozen world's wording: the same draws give the same captions as before versions
+    v1 = [caption(profile, np.random.default_rng(s), name="blital") for s in range(200)]
+    again = [caption(profile, np.random.default_rng(s), name="blital", version=1) for s in range(200)]
+    assert v1 == again
+    assert {c.split(" ")[0] for c in v1} == {"a"}  # every version-1 caption starts "a ..."
+    v2 = [caption(profile, np.random.default_rng(s), name="blital", version=2) for s in range(200)]
+    assert sum(not c.startswith("a ") for c in v2) > 50  # other lead-ins and unrelated words first
+    assert any(c.startswith("an image of") or c.startswith("a picture of") for c in v2)
+    assert all(("blital" in c) or ("red" in c) or ("ring" in c) or ("small" in c) for c in v2)
+
+
+def test_world_cli_overrides_change_the_spec_or_fail_in_one_line(capsys):
+    from sempt.world.__main__ import _overrides
+    w = _overrides(WorldSpec, ["per_kind=24", "test_per_class=25"], "--world")
+    assert (w.per_kind, w.test_per_class, w.train_per_class) == (24, 25, 20) and w.key() != WorldSpec().key()
+    p = _overrides(PretrainSpec, ["steps=1200", "lr=0.0005"], "--pretrain")
+    assert (p.steps, p.lr, p.width) == (1200, 0.0005, 64)
+    assert _overrides(WorldSpec, [], "--world") == WorldSpec()
+    with pytest.raises(SystemExit) as e:
+        _overrides(WorldSpec, ["per_kinds=24"], "--world")
+    assert "--world 'per_kinds=24'" in str(e.value) and "per_kind" in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        _overrides(PretrainSpec, ["steps=many"], "--pretrain")
+    assert str(e.value) == "error: --pretrain 'steps=many': steps takes a number"
+    with pytest.raises(SystemExit):
+        _overrides(PretrainSpec, ["steps"], "--pretrain")

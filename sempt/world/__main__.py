@@ -9,6 +9,11 @@
                base_novel.png and world.png into the output folder; runs go through the job pool of
                ``python -m sempt.sweep`` (one log per task in OUTPUT/tasks; Ctrl-C stops every run; a rerun resumes)
     report     OUTPUT [--splits ..] [--seeds ..]   the tables again from finished runs (nothing is run)
+
+    every command: [--world KEY=VALUE ..] [--pretrain KEY=VALUE ..] another world (WorldSpec fields, e.g.
+               per_kind=24) or pretraining (PretrainSpec fields, e.g. steps=1200), cached under its own key;
+               with --opts (recipe options) this is how the calibration probes of
+               benchmarks/world_calibration.md were run. The shipped study uses none of them.
 """
 import argparse
 import os
@@ -27,10 +32,29 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 NOISES = (0.0, 0.3, 0.6)
 
 
+def _overrides(cls, pairs, flag):
+    """``cls()`` with ``KEY=VALUE`` fields replaced (calibration probes); a one-line error names a bad key."""
+    from dataclasses import fields, replace
+    types = {f.name: f.type for f in fields(cls)}
+    changes = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in types:
+            raise SystemExit(f"error: {flag} {pair!r}: expected KEY=VALUE with KEY one of {', '.join(types)}")
+        cast = {"int": int, "float": float}.get(types[key] if isinstance(types[key], str) else types[key].__name__,
+                                                  str)
+        try:
+            changes[key] = cast(value)
+        except ValueError:
+            raise SystemExit(f"error: {flag} {pair!r}: {key} takes a number") from None
+    return replace(cls(), **changes)
+
+
 def _build(args, log=print):
     t = time.time()
-    info = build_world(WorldSpec(seed=args.world_seed), PretrainSpec(), cache=args.cache, splits=max(3, args.splits),
-                       noises=NOISES, log=log)
+    world = _overrides(WorldSpec, ["seed=%d" % args.world_seed] + list(args.world), "--world")
+    info = build_world(world, _overrides(PretrainSpec, args.pretrain, "--pretrain"), cache=args.cache,
+                       splits=max(3, args.splits), noises=NOISES, log=log)
     zs = info["stats"]["zero_shot"]
     print(tabulate([[f"{zs['descriptive']:.1f}", f"{zs['known']:.1f}", f"{zs['unknown']:.1f}", f"{zs['chance']:.1f}",
                      info["stats"]["logit_scale"], info["stats"]["seconds"]]],
@@ -98,6 +122,10 @@ def main(argv=None):
         s.add_argument("--splits", type=int, default=3, help="base/novel class assignments")
         s.add_argument("--cache", default=None, help="world cache folder (default ~/.cache/sempt/world)")
         s.add_argument("--world-seed", type=int, default=0)
+        s.add_argument("--world", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="WorldSpec fields to change (calibration probes; the shipped study uses none)")
+        s.add_argument("--pretrain", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="PretrainSpec fields to change (calibration probes; the shipped study uses none)")
         if name in ("benchmark", "report"):
             s.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
             s.add_argument("--ablation-seeds", type=int, nargs="+", default=[1],

@@ -56,7 +56,7 @@ def _pool(world, spec, rng):
             cat = cats[rng.integers(len(cats))]
             profile, name = cat.profile, (cat.name if cat.kind == "known" else None)
         images.append(render(profile, rng, world.image_size))
-        texts.append(caption(profile, rng, name))
+        texts.append(caption(profile, rng, name, version=world.version))
     return np.stack(images), texts
 
 

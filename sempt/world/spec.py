@@ -32,7 +32,9 @@ class WorldSpec:
     """The world's settings (fixed from zero-shot behaviour alone, before any method was run)."""
 
     seed: int = 0
-    version: int = 1  # of the renderer (render.JITTER) and captions: part of the cache key (from 2 on)
+    # of the renderer and captions, part of the cache key from 2 on. 1: the frozen world; 2: reworded
+    # pretraining captions (captions._reworded; calibration probe 12, not adopted)
+    version: int = 1
     per_kind: int = 12  # categories of each name kind (36 in all: 18 base and 18 novel per class split)
     image_size: int = 32
     train_per_class: int = 20
