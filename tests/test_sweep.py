@@ -155,6 +155,13 @@ def _wait_for(paths, timeout=30):
         time.sleep(0.05)
 
 
+def _ctrl_c_reaches():
+    """For a child that a test stops with SIGINT, as Ctrl-C at a terminal would: a shell that starts the test
+    suite in the background without job control (``nohup ... &``) leaves SIGINT ignored, children inherit
+    that, and Python then never raises KeyboardInterrupt. Restore the default before the child starts."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 STOP = """
 import sys
 from sempt.sweep import Job, Pool, make_slots
@@ -171,7 +178,7 @@ except KeyboardInterrupt:
 def test_ctrl_c_stops_every_job_and_its_children(tmp_path):
     env = dict(os.environ, PYTHONPATH=REPO)
     proc = subprocess.Popen([sys.executable, "-c", STOP], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=_ctrl_c_reaches)
     pids = [tmp_path / f"{n}.pid" for n in ("child", "grandchild", "stubborn")]
     _wait_for(pids)
     proc.send_signal(signal.SIGINT)
@@ -198,7 +205,7 @@ def test_sweep_cli_exit_codes_and_ctrl_c(tmp_path):
     assert "Traceback" not in bad.stderr
     slow = subprocess.Popen(run + ["--jobs", "2", "--units", "-", "--log-dir", str(tmp_path / "s"), "--", "sh", "-c",
                                    "echo $$ > $N.pid; exec sleep 60"], cwd=tmp_path, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_ctrl_c_reaches)
     slow.stdin.write("first\tN=one\nsecond\tN=two\n")
     slow.stdin.close()
     _wait_for([tmp_path / "one.pid", tmp_path / "two.pid"])
