@@ -175,13 +175,20 @@ except KeyboardInterrupt:
 """
 
 
-def test_ctrl_c_stops_every_job_and_its_children(tmp_path):
+def _started_in_background():
+    """The ``nohup ... &`` condition: SIGINT ignored from the start."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("sig, preexec", [(signal.SIGINT, _ctrl_c_reaches), (signal.SIGTERM, _started_in_background)],
+                         ids=["ctrl-c", "sigterm-with-sigint-ignored"])
+def test_ctrl_c_stops_every_job_and_its_children(tmp_path, sig, preexec):
     env = dict(os.environ, PYTHONPATH=REPO)
     proc = subprocess.Popen([sys.executable, "-c", STOP], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=_ctrl_c_reaches)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=preexec)
     pids = [tmp_path / f"{n}.pid" for n in ("child", "grandchild", "stubborn")]
     _wait_for(pids)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
     assert "interrupted: stopped 2 running job(s) (child, stubborn)" in out
