@@ -41,8 +41,7 @@ def _overrides(cls, pairs, flag):
         key, sep, value = pair.partition("=")
         if not sep or key not in types:
             raise SystemExit(f"error: {flag} {pair!r}: expected KEY=VALUE with KEY one of {', '.join(types)}")
-        cast = {"int": int, "float": float}.get(types[key] if isinstance(types[key], str) else types[key].__name__,
-                                                  str)
+        cast = types[key] if types[key] in (int, float) else str
         try:
             changes[key] = cast(value)
         except ValueError:

@@ -4,6 +4,8 @@
 World version 2 words captions more like the web text CLIP learns from: the leading "a photo of" is often
 another phrase, and a few unrelated words may come first. A text encoder pretrained on one fixed lead-in is
 brittle to anything else in front of a name, which is exactly where prompt learners put their context.
+Tried as calibration probe 12 (benchmarks/world_calibration.md): it made CoOp's seed spread larger, not
+smaller, so the shipped world keeps version 1.
 """
 
 __all__ = ["caption"]
