@@ -62,11 +62,24 @@ def coop_run(data_root, tiny_clip, tmp_path_factory):
     return out
 
 
-def _reference_logits(run, clip_path, images, csc):
-    """The CoOp model rebuilt by hand: CLIP, a PromptLearner with the checkpoint's context, the test transform."""
+def _reference_images(images):
+    """The test transform at the tiny CLIP's 32x32, written out by hand (CLIP's mean and std)."""
     import torchvision.transforms as T
     from PIL import Image
+    tf = T.Compose([T.Resize(32, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32), T.ToTensor(),
+                    T.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))])
+    return torch.stack([tf(Image.open(p).convert("RGB")) for p in images])
 
+
+def _reference_image_feature(clip_model, image):
+    """CLIP's own normalised feature of one image."""
+    with torch.no_grad():
+        f = clip_model.encode_image(_reference_images([image]))
+    return f / f.norm(dim=-1, keepdim=True)
+
+
+def _reference_logits(run, clip_path, images, csc):
+    """The CoOp model rebuilt by hand: CLIP, a PromptLearner with the checkpoint's context, the test transform."""
     from sempt.clip_loader import load_clip
     from sempt.prompt_learner import PromptLearner
     from sempt.prompted_clip import CoOpCLIP
@@ -75,11 +88,8 @@ def _reference_logits(run, clip_path, images, csc):
     ckpt = torch.load(osp.join(run, "prompt_learner", "model.pth.tar-40"), weights_only=True)
     with torch.no_grad():
         model.prompt_learner.ctx.copy_(ckpt["state_dict"]["ctx"])
-    tf = T.Compose([T.Resize(32, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32), T.ToTensor(),
-                    T.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))])
-    x = torch.stack([tf(Image.open(p).convert("RGB")) for p in images])
     with torch.no_grad():
-        return model(x)
+        return model(_reference_images(images))
 
 
 def test_trained_class_wins_on_held_out_drawn_images(coop_run, data_root, tiny_clip, tmp_path, capsys):
@@ -150,8 +160,6 @@ def test_predictor_api_agrees_with_the_runs_own_evaluation(coop_run, data_root, 
 
 
 def test_zero_shot_clip_without_a_run_equals_clips_own_features(tiny_clip, data_root):
-    from PIL import Image
-
     from sempt import Predictor
     from sempt.clip_loader import load_clip
     from sempt.text_encoder import encode_texts
@@ -161,12 +169,8 @@ def test_zero_shot_clip_without_a_run_equals_clips_own_features(tiny_clip, data_
     image = osp.join(data_root, "oxford_pets", "images", "class_0002", "test_000.jpg")
     _, logits = predictor.scores([image])
     clip_model = load_clip(tiny_clip["state_dict"], device="cpu")
-    import torchvision.transforms as T
-    tf = T.Compose([T.Resize(32, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32), T.ToTensor(),
-                    T.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))])
+    f = _reference_image_feature(clip_model, image)
     with torch.no_grad():
-        f = clip_model.encode_image(tf(Image.open(image).convert("RGB"))[None])
-        f = f / f.norm(dim=-1, keepdim=True)
         t = encode_texts(clip_model, [f"a photo of a {c.replace('_', ' ')}, a type of pet."
                                       for c in predictor.classnames])
         ref = clip_model.logit_scale.exp() * f @ t.t()
@@ -198,18 +202,11 @@ def test_sempt_paths_explain_and_new_classes(sempt_run, data_root, tiny_clip, tm
     seen = set(CLASSNAMES["oxford_pets"][:3])
     assert len(top) == 37 and all(t["scored_by"] == ("label" if t["class"] in seen else "attribute") for t in top)
     # the attribute weights are softmax_m(<f(x), e_cm> / tau) of CLIP's own features of the description sentences
-    from PIL import Image
-
     from sempt.clip_loader import load_clip
     from sempt.text_encoder import encode_texts
-    import torchvision.transforms as T
     descriptions = json.load(open(attr))["classes"]
     clip_model = load_clip(tiny_clip["state_dict"], device="cpu")
-    tf = T.Compose([T.Resize(32, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32), T.ToTensor(),
-                    T.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))])
-    with torch.no_grad():
-        f = clip_model.encode_image(tf(Image.open(image).convert("RGB"))[None])
-        f = f / f.norm(dim=-1, keepdim=True)
+    f = _reference_image_feature(clip_model, image)
     for t in top[:5]:
         c = t["class"]
         attrs = ["colour", "pattern", "size"]
